@@ -1,0 +1,58 @@
+#include <gtest/gtest.h>
+
+#include "base/crypto.h"
+#include "base/result.h"
+#include "base/xml.h"
+
+namespace ferry::base {
+
+TEST(Crypto, Md5MatchesKnownVector) {
+  EXPECT_EQ(md5_hex(""), "d41d8cd98f00b204e9800998ecf8427e");
+  EXPECT_EQ(md5_hex("hello"), "5d41402abc4b2a76b9719d911017c592");
+  Md5 m;
+  m.update("hel");
+  m.update("lo");
+  EXPECT_EQ(m.finish_hex(), "5d41402abc4b2a76b9719d911017c592");
+}
+
+TEST(Crypto, Sha256MatchesKnownVector) {
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(Crypto, Base64RoundTripsAndRejectsGarbage) {
+  EXPECT_EQ(base64_encode("hello"), "aGVsbG8=");
+  EXPECT_EQ(base64_decode("aGVsbG8=").value(), "hello");
+  EXPECT_EQ(base64_decode("aGVsbA==").value(), "hell");
+  EXPECT_EQ(base64_decode("").value(), "");
+  EXPECT_FALSE(base64_decode("aGVsbG8").has_value());
+  EXPECT_FALSE(base64_decode("aG!sbG8=").has_value());
+  EXPECT_FALSE(base64_decode("a=Vs").has_value());
+}
+
+TEST(Crypto, Uuid4HasVersionAndVariant) {
+  std::string u = uuid4();
+  ASSERT_EQ(u.size(), 36u);
+  EXPECT_EQ(u[14], '4');
+  EXPECT_TRUE(u[19] == '8' || u[19] == '9' || u[19] == 'a' || u[19] == 'b');
+  EXPECT_NE(uuid4(), u);
+}
+
+TEST(Xml, EscapesSpecialCharacters) {
+  XmlWriter w;
+  w.open("A", "ns");
+  w.leaf("B", "<&>\"'");
+  w.close();
+  EXPECT_EQ(w.str(),
+            "<?xml version=\"1.0\"?><A xmlns=\"ns\"><B>&lt;&amp;&gt;&quot;&apos;</B></A>");
+}
+
+TEST(Result, HoldsValueOrError) {
+  Result<int, std::string> a = 3;
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(*a, 3);
+  Result<int, std::string> b = fail(std::string("bad"));
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.error(), "bad");
+}
+
+}  // namespace ferry::base

@@ -1,0 +1,154 @@
+#pragma once
+// The SQS engine: queues and messages with SQS's semantics, persisted through storage::Store.
+// No HTTP or wire types here; api/ decodes requests into these structs and encodes the results.
+//
+// Threading: every public method is thread-safe and non-blocking (no disk sync, no waiting);
+// each queue has its own mutex, the queue directory has another.
+// Durability: a mutating method that takes `done` issues its store write(s) and, on success,
+// calls `done(ok)` exactly once, after the write is on stable storage (possibly on the store's
+// commit thread, possibly before the method returns). On failure it returns the error and never
+// calls `done`. Deletes, receives and visibility changes are written lazily (kLazy): after a
+// crash a message may come back, never vanish.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "sqs/engine/errors.h"
+#include "storage/store.h"
+
+namespace ferry::sqs {
+
+// Identifies a queue: its owner account and its name.
+struct QueueId {
+  std::string account;
+  std::string name;
+  auto operator<=>(const QueueId&) const = default;
+};
+
+// A message attribute as SQS stores it. binary_value holds decoded bytes.
+struct MessageAttributeValue {
+  std::string data_type;  // "String", "Number", "Binary", or one of those plus ".label"
+  std::string string_value;
+  std::string binary_value;
+  bool operator==(const MessageAttributeValue&) const = default;
+};
+// Ordered by name: the MD5 of message attributes is computed over names in sorted order.
+using MessageAttributes = std::map<std::string, MessageAttributeValue>;
+
+// Queue attributes as strings, keyed by AWS's attribute name ("VisibilityTimeout", ...).
+using AttributeMap = std::map<std::string, std::string>;
+using TagMap = std::map<std::string, std::string>;
+
+struct SendRequest {
+  std::string body;
+  std::optional<int> delay_seconds;  // 0-900; queue default if absent
+  MessageAttributes message_attributes;
+  MessageAttributes system_attributes;  // only AWSTraceHeader (String) is allowed
+  std::string message_group_id;         // optional on standard queues (fair queues)
+  std::string deduplication_id;         // rejected on standard queues
+};
+
+struct SendResult {
+  std::string message_id;
+  std::string md5_of_body;
+  std::string md5_of_message_attributes;         // empty if no message attributes
+  std::string md5_of_message_system_attributes;  // empty if no system attributes
+  std::string sequence_number;                   // FIFO only
+};
+
+struct ReceiveRequest {
+  int max_messages = 1;                   // 1-10
+  std::optional<int> visibility_timeout;  // 0-43200; queue default if absent
+  // System attribute names to return: "All", "SentTimestamp", "ApproximateReceiveCount",
+  // "ApproximateFirstReceiveTimestamp", "SenderId", "AWSTraceHeader", "MessageGroupId", ...
+  std::vector<std::string> attribute_names;
+  // Message attribute names: "All", ".*", exact names, or "prefix.*".
+  std::vector<std::string> message_attribute_names;
+};
+
+struct ReceivedMessage {
+  std::string message_id;
+  std::string receipt_handle;
+  std::string md5_of_body;
+  std::string body;
+  std::map<std::string, std::string> attributes;  // the selected system attributes
+  MessageAttributes message_attributes;           // the selected message attributes
+  std::string md5_of_message_attributes;          // over the selected ones; empty if none
+};
+
+struct EngineOptions {
+  std::string region = "us-east-1";
+  int max_inflight_standard = 120'000;
+  // Bytes of message bodies kept in memory across all queues; beyond it bodies are read back
+  // from the store on receive.
+  size_t body_cache_bytes = 256u << 20;
+};
+
+class Engine {
+ public:
+  Engine(storage::Store& store, const base::Clock& clock, EngineOptions options = {});
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Rebuilds every queue and its indexes from the store. Call once, before serving.
+  void recover();
+
+  // Queues --------------------------------------------------------------------------------
+  // Validates the name (1-80 of [A-Za-z0-9_-], ".fifo" suffix for FIFO) and every attribute.
+  // Idempotent: an existing queue with equal attributes succeeds (tags are then ignored);
+  // different attributes fail with kQueueNameExists.
+  Result<base::Ok> create_queue(const QueueId& id, const AttributeMap& attributes,
+                                const TagMap& tags, storage::WriteCallback done);
+  Result<base::Ok> delete_queue(const QueueId& id, storage::WriteCallback done);
+  bool queue_exists(const QueueId& id) const;
+  // Names of the account's queues that start with prefix, sorted.
+  std::vector<std::string> list_queues(const std::string& account,
+                                       const std::string& prefix) const;
+  // names may contain "All"; unknown names fail with kInvalidAttributeName. Empty -> none.
+  Result<AttributeMap> get_queue_attributes(const QueueId& id,
+                                            const std::vector<std::string>& names) const;
+  Result<base::Ok> set_queue_attributes(const QueueId& id, const AttributeMap& attributes,
+                                        storage::WriteCallback done);
+  Result<base::Ok> tag_queue(const QueueId& id, const TagMap& tags, storage::WriteCallback done);
+  Result<base::Ok> untag_queue(const QueueId& id, const std::vector<std::string>& keys,
+                               storage::WriteCallback done);
+  Result<TagMap> list_queue_tags(const QueueId& id) const;
+  // kPurgeQueueInProgress within 60 s of the previous purge.
+  Result<base::Ok> purge_queue(const QueueId& id, storage::WriteCallback done);
+  std::string queue_arn(const QueueId& id) const;
+
+  // Messages ------------------------------------------------------------------------------
+  Result<SendResult> send_message(const QueueId& id, SendRequest request,
+                                  storage::WriteCallback done);
+  // One store write for the whole batch. Per-entry results in request order; `done` is called
+  // once if at least one entry succeeded. Fails as a whole only if the queue does not exist.
+  Result<std::vector<Result<SendResult>>> send_messages(const QueueId& id,
+                                                        std::vector<SendRequest> requests,
+                                                        storage::WriteCallback done);
+  // Never waits: returns what is receivable now (possibly nothing).
+  Result<std::vector<ReceivedMessage>> receive_messages(const QueueId& id,
+                                                        const ReceiveRequest& request);
+  Result<base::Ok> delete_message(const QueueId& id, const std::string& receipt_handle);
+  Result<base::Ok> change_message_visibility(const QueueId& id, const std::string& receipt_handle,
+                                             int visibility_timeout);
+
+  // Long polling --------------------------------------------------------------------------
+  // Calls `wake` once (from any thread) when a message may have become receivable in the queue
+  // (a send, a visibility change to 0, a queue deletion). Returns a token for unwatch().
+  Result<uint64_t> watch(const QueueId& id, std::function<void()> wake);
+  void unwatch(const QueueId& id, uint64_t token);
+  // The earliest time (ms since epoch) a delayed or in-flight message becomes visible.
+  std::optional<int64_t> next_visibility_change(const QueueId& id) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ferry::sqs
