@@ -1,0 +1,445 @@
+#include "storage/rocksdb/rocksdb_store.h"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/iterator.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <cassert>
+#include <chrono>
+#include <filesystem>
+#include <iterator>
+#include <optional>
+#include <system_error>
+#include <utility>
+
+#include "base/log.h"
+
+namespace ferry::storage {
+namespace {
+
+using OpKind = WriteBatch::Op::Kind;
+
+// A delete_range whose end is not after its begin deletes nothing. RocksDB rejects it, and one
+// rejected op would fail every batch of its group, so such ops are skipped everywhere.
+bool empty_range(const WriteBatch::Op& op) {
+  return op.kind == OpKind::kDeleteRange && !(op.key < op.value);
+}
+
+bool has_prefix(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
+}
+
+// The smallest key greater than every key with the prefix, or nullopt if there is none (the
+// prefix is empty or all 0xff).
+std::optional<std::string> prefix_end(std::string_view prefix) {
+  std::string end(prefix);
+  while (!end.empty()) {
+    auto& last = reinterpret_cast<unsigned char&>(end.back());
+    if (last != 0xff) {
+      ++last;
+      return end;
+    }
+    end.pop_back();
+  }
+  return std::nullopt;
+}
+
+rocksdb::Slice slice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
+std::string_view view(const rocksdb::Slice& s) { return std::string_view(s.data(), s.size()); }
+
+rocksdb::Options make_options(const RocksOptions& options) {
+  rocksdb::Options o;
+  o.create_if_missing = true;
+  // Every write reaches the WAL file before Write() returns: a process crash loses nothing.
+  o.manual_wal_flush = false;
+  // Messages are short-lived: a modest memtable absorbs most put-then-delete pairs before flush.
+  o.write_buffer_size = 32 << 20;
+  o.max_write_buffer_number = 3;
+  o.level_compaction_dynamic_level_bytes = true;
+  o.compression = rocksdb::kLZ4Compression;  // open() falls back to none if it is not linked
+  o.keep_log_file_num = 5;                   // RocksDB's own info LOG files
+  o.max_log_file_size = 16 << 20;
+
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  return o;
+}
+
+}  // namespace
+
+std::unique_ptr<RocksStore> RocksStore::open(const RocksOptions& options, std::string* error) {
+  auto fail = [&](std::string message) -> std::unique_ptr<RocksStore> {
+    spdlog::error("rocksdb: cannot open '{}': {}", options.dir, message);
+    if (error) *error = std::move(message);
+    return nullptr;
+  };
+  if (options.dir.empty()) return fail("no data directory given");
+  std::error_code ec;
+  std::filesystem::create_directories(options.dir, ec);
+  if (ec) return fail("cannot create directory: " + ec.message());
+
+  rocksdb::Options db_options = make_options(options);
+  rocksdb::DB* db = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(db_options, options.dir, &db);
+  if ((s.IsInvalidArgument() || s.IsNotSupported()) &&
+      db_options.compression != rocksdb::kNoCompression) {
+    // The codec is not linked into this librocksdb build: store blocks uncompressed.
+    spdlog::warn("rocksdb: {}; opening '{}' without compression", s.ToString(), options.dir);
+    db_options.compression = rocksdb::kNoCompression;
+    s = rocksdb::DB::Open(db_options, options.dir, &db);
+  }
+  if (!s.ok()) {
+    delete db;
+    return fail(s.ToString());
+  }
+  spdlog::info("rocksdb: opened '{}' ({} sync)", options.dir,
+               options.mode == SyncMode::kStrict ? "strict" : "relaxed");
+  return std::unique_ptr<RocksStore>(new RocksStore(options, db));
+}
+
+RocksStore::RocksStore(RocksOptions options, rocksdb::DB* db)
+    : options_(std::move(options)), db_(db) {
+  commit_thread_ = std::thread([this] { commit_loop(); });
+  if (options_.mode == SyncMode::kRelaxed) {
+    sync_thread_ = std::thread([this] { sync_loop(); });
+  }
+}
+
+RocksStore::~RocksStore() { close(); }
+
+std::string RocksStore::describe() const { return "rocksdb:" + options_.dir; }
+
+// ---- writes ----------------------------------------------------------------------------------
+
+void RocksStore::write(WriteBatch batch, Durability durability, WriteCallback done) {
+  auto pending = std::make_unique<Pending>(Pending{0, std::move(batch), durability, nullptr});
+  {
+    std::lock_guard lock(mu_);
+    if (!closed_) {
+      pending->done = std::move(done);
+      pending->seq = next_seq_++;
+      const uint64_t seq = pending->seq;
+      for (const WriteBatch::Op& op : pending->batch.ops) {
+        switch (op.kind) {
+          case OpKind::kPut:
+            overlay_.insert_or_assign(op.key, OverlayEntry{seq, &op.value});
+            break;
+          case OpKind::kDelete:
+            overlay_.insert_or_assign(op.key, OverlayEntry{seq, nullptr});
+            break;
+          case OpKind::kDeleteRange:
+            if (empty_range(op)) break;
+            // Queued writes inside the range are deleted too; the range itself hides the keys
+            // already on disk.
+            for (auto it = overlay_.lower_bound(op.key);
+                 it != overlay_.end() && it->first < op.value; ++it) {
+              it->second = OverlayEntry{seq, nullptr};
+            }
+            ranges_.push_back(PendingRange{seq, &op.key, &op.value});
+            break;
+        }
+      }
+      queue_.push_back(std::move(pending));
+    }
+  }
+  if (pending) {  // refused: the store is closed
+    if (done) done(false);
+    return;
+  }
+  commit_cv_.notify_one();
+}
+
+void RocksStore::commit_loop() {
+  std::vector<std::unique_ptr<Pending>> group;
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      commit_cv_.wait(lock, [&] { return stopping_ || (!paused_ && !queue_.empty()); });
+      if (queue_.empty()) return;  // stopping, and everything is drained
+      group.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
+      queue_.clear();
+    }
+    const bool ok = apply(group);
+    retire(group);
+    for (const auto& pending : group) {
+      if (pending->done) pending->done(ok);
+    }
+    group.clear();
+  }
+}
+
+bool RocksStore::apply(const std::vector<std::unique_ptr<Pending>>& group) {
+  rocksdb::WriteBatch merged;
+  bool want_sync = false;
+  for (const auto& pending : group) {
+    want_sync |= pending->durability == Durability::kSync;
+    for (const WriteBatch::Op& op : pending->batch.ops) {
+      rocksdb::Status s;
+      switch (op.kind) {
+        case OpKind::kPut:
+          s = merged.Put(slice(op.key), slice(op.value));
+          break;
+        case OpKind::kDelete:
+          s = merged.Delete(slice(op.key));
+          break;
+        case OpKind::kDeleteRange:
+          if (!empty_range(op)) s = merged.DeleteRange(slice(op.key), slice(op.value));
+          break;
+      }
+      if (!s.ok()) {
+        spdlog::error("rocksdb: cannot build a write batch: {}", s.ToString());
+        return false;
+      }
+    }
+  }
+  const bool sync = want_sync && options_.mode == SyncMode::kStrict;
+  if (merged.Count() == 0) {
+    // Nothing to write; a kSync barrier still needs earlier lazy writes on stable storage.
+    if (sync && dirty_.exchange(false)) {
+      if (!sync_wal()) {
+        dirty_ = true;
+        return false;
+      }
+    }
+    return true;
+  }
+
+  rocksdb::WriteOptions write_options;
+  write_options.sync = sync;
+  const rocksdb::Status s = db_->Write(write_options, &merged);
+  commits_.fetch_add(1, std::memory_order_relaxed);
+  if (!s.ok()) {
+    spdlog::error("rocksdb: write of {} batches failed: {}", group.size(), s.ToString());
+    return false;
+  }
+  if (sync) {
+    syncs_.fetch_add(1, std::memory_order_relaxed);
+    dirty_ = false;  // a synced write syncs the whole WAL before it
+  } else {
+    dirty_ = true;
+  }
+  return true;
+}
+
+void RocksStore::retire(const std::vector<std::unique_ptr<Pending>>& group) {
+  if (group.empty()) return;
+  const uint64_t last = group.back()->seq;
+  std::lock_guard lock(mu_);
+  // An entry with a seq after `last` belongs to a write still in the queue: it stays.
+  for (const auto& pending : group) {
+    for (const WriteBatch::Op& op : pending->batch.ops) {
+      switch (op.kind) {
+        case OpKind::kPut:
+        case OpKind::kDelete: {
+          auto it = overlay_.find(op.key);
+          if (it != overlay_.end() && it->second.seq <= last) overlay_.erase(it);
+          break;
+        }
+        case OpKind::kDeleteRange:
+          if (empty_range(op)) break;
+          for (auto it = overlay_.lower_bound(op.key);
+               it != overlay_.end() && it->first < op.value;) {
+            it = it->second.seq <= last ? overlay_.erase(it) : std::next(it);
+          }
+          break;
+      }
+    }
+  }
+  while (!ranges_.empty() && ranges_.front().seq <= last) ranges_.pop_front();
+}
+
+bool RocksStore::sync_wal() {
+  const rocksdb::Status s = db_->SyncWAL();
+  if (!s.ok()) {
+    spdlog::error("rocksdb: WAL sync failed: {}", s.ToString());
+    return false;
+  }
+  syncs_.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+void RocksStore::sync_loop() {
+  const auto interval = std::chrono::milliseconds(std::max(1, options_.relaxed_sync_interval_ms));
+  std::unique_lock lock(sync_mu_);
+  for (;;) {
+    // A timer, not synchronisation: the loop wakes every interval or when close() stops it.
+    if (sync_cv_.wait_for(lock, interval, [&] { return sync_stop_; })) return;
+    lock.unlock();
+    if (dirty_.exchange(false) && !sync_wal()) dirty_ = true;
+    lock.lock();
+  }
+}
+
+void RocksStore::pause_commits_for_testing() {
+  std::lock_guard lock(mu_);
+  paused_ = true;
+}
+
+void RocksStore::resume_commits_for_testing() {
+  {
+    std::lock_guard lock(mu_);
+    paused_ = false;
+  }
+  commit_cv_.notify_one();
+}
+
+// ---- reads -----------------------------------------------------------------------------------
+
+bool RocksStore::enter_read() {
+  readers_.fetch_add(1);
+  if (reads_closed_.load()) {
+    leave_read();
+    return false;
+  }
+  return true;
+}
+
+void RocksStore::leave_read() {
+  if (readers_.fetch_sub(1) == 1 && reads_closed_.load()) {
+    std::lock_guard lock(readers_mu_);
+    readers_cv_.notify_all();
+  }
+}
+
+std::optional<std::string> RocksStore::get(std::string_view key) {
+  if (!enter_read()) return std::nullopt;
+  struct Leave {
+    RocksStore* store;
+    ~Leave() { store->leave_read(); }
+  } leave{this};
+
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = overlay_.find(key); it != overlay_.end()) {
+      if (it->second.value == nullptr) return std::nullopt;
+      return *it->second.value;
+    }
+    for (const PendingRange& range : ranges_) {
+      if (*range.begin <= key && key < *range.end) return std::nullopt;
+    }
+  }
+  // Not in the pipeline: whatever was written before this get() is in RocksDB by now, since the
+  // commit thread retires overlay entries only after writing them.
+  std::string value;
+  const rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), slice(key), &value);
+  if (s.ok()) return value;
+  if (!s.IsNotFound()) spdlog::error("rocksdb: get failed: {}", s.ToString());
+  return std::nullopt;
+}
+
+void RocksStore::scan(std::string_view prefix,
+                      const std::function<bool(std::string_view, std::string_view)>& fn) {
+  if (!enter_read()) return;
+  struct Leave {
+    RocksStore* store;
+    ~Leave() { store->leave_read(); }
+  } leave{this};
+
+  const std::optional<std::string> end = prefix_end(prefix);
+  rocksdb::Slice upper_bound;
+  rocksdb::ReadOptions read_options;
+  if (end) {
+    upper_bound = slice(*end);
+    read_options.iterate_upper_bound = &upper_bound;
+  }
+
+  // Copy the overlay's part of the prefix and open the iterator under one lock: the commit thread
+  // retires entries under the same lock only after writing them, so disk + overlay is one
+  // consistent state. The overlay wins where both have a key.
+  struct Entry {
+    std::string key;
+    std::optional<std::string> value;
+  };
+  std::vector<Entry> overlay;
+  std::vector<std::pair<std::string, std::string>> ranges;
+  std::unique_ptr<rocksdb::Iterator> it;
+  {
+    std::lock_guard lock(mu_);
+    for (auto o = overlay_.lower_bound(prefix); o != overlay_.end() && has_prefix(o->first, prefix);
+         ++o) {
+      overlay.push_back({o->first, o->second.value ? std::optional<std::string>(*o->second.value)
+                                                   : std::nullopt});
+    }
+    for (const PendingRange& range : ranges_) {
+      if (*range.end > prefix && (!end || *range.begin < *end)) {
+        ranges.emplace_back(*range.begin, *range.end);
+      }
+    }
+    it.reset(db_->NewIterator(read_options));
+  }
+
+  // The end of a queued delete_range hiding `key`, if any.
+  auto hidden_until = [&](std::string_view key) -> std::optional<std::string_view> {
+    std::optional<std::string_view> until;
+    for (const auto& [b, e] : ranges) {
+      if (b <= key && key < e && (!until || *until < e)) until = e;
+    }
+    return until;
+  };
+
+  size_t next = 0;
+  it->Seek(slice(prefix));
+  for (;;) {
+    const bool disk = it->Valid() && has_prefix(view(it->key()), prefix);
+    if (!disk && next == overlay.size()) break;
+    if (next < overlay.size() && (!disk || overlay[next].key <= view(it->key()))) {
+      const Entry& entry = overlay[next++];
+      if (disk && entry.key == view(it->key())) it->Next();
+      if (entry.value && !fn(entry.key, *entry.value)) return;
+      continue;
+    }
+    if (auto until = hidden_until(view(it->key()))) {
+      it->Seek(slice(*until));
+      continue;
+    }
+    if (!fn(view(it->key()), view(it->value()))) return;
+    it->Next();
+  }
+  if (!it->status().ok()) spdlog::error("rocksdb: scan failed: {}", it->status().ToString());
+}
+
+// ---- close -----------------------------------------------------------------------------------
+
+void RocksStore::close() {
+  std::lock_guard close_lock(close_mu_);
+  if (db_closed_) return;
+  // A callback runs on the commit thread, which close() joins.
+  assert(std::this_thread::get_id() != commit_thread_.get_id());
+
+  {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    stopping_ = true;
+  }
+  commit_cv_.notify_all();
+  if (commit_thread_.joinable()) commit_thread_.join();
+  if (sync_thread_.joinable()) {
+    {
+      std::lock_guard lock(sync_mu_);
+      sync_stop_ = true;
+    }
+    sync_cv_.notify_all();
+    sync_thread_.join();
+  }
+  if (dirty_.exchange(false)) sync_wal();
+
+  reads_closed_ = true;
+  {
+    std::unique_lock lock(readers_mu_);
+    readers_cv_.wait(lock, [&] { return readers_.load() == 0; });
+  }
+  const rocksdb::Status s = db_->Close();
+  if (!s.ok()) spdlog::error("rocksdb: close of '{}' failed: {}", options_.dir, s.ToString());
+  db_.reset();
+  db_closed_ = true;
+  spdlog::info("rocksdb: closed '{}'", options_.dir);
+}
+
+}  // namespace ferry::storage

@@ -1,0 +1,158 @@
+#pragma once
+// RocksStore: the embedded durable Store, RocksDB in a data directory, with a group-commit
+// pipeline.
+//
+// Ownership and threads. The server (or a test) owns the RocksStore through a unique_ptr. The
+// store owns one commit thread, and in SyncMode::kRelaxed one background sync thread.
+// - write() may be called from any thread. It never touches disk: it appends the batch to a
+//   pending queue and to an in-memory overlay (so reads see it at once), then wakes the commit
+//   thread.
+// - The commit thread takes every pending batch at once, merges them in order into one
+//   rocksdb::WriteBatch and writes it (sync=true if any of them is kSync, in strict mode), then
+//   runs their callbacks in write() order. Concurrent writers therefore share one fsync.
+// - Callbacks run on the commit thread. They must be quick, must not throw, must not block on
+//   another write's callback, and must not call close(). A write() made after close() calls its
+//   callback with ok=false on the calling thread, before write() returns.
+// - get() and scan() may be called from any thread; they read the overlay (queued writes) over
+//   RocksDB, so they see every write issued before them (read-your-writes). A scan's view is
+//   consistent as of its start. scan() calls fn on the calling thread without holding any lock:
+//   fn may call get(), scan() and write().
+// - close() (also run by the destructor) drains and syncs the queue, joins the threads and closes
+//   the database. Reads made after close() find nothing.
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "storage/store.h"
+
+namespace rocksdb {
+class DB;
+}
+
+namespace ferry::storage {
+
+enum class SyncMode {
+  // kSync writes call back after their batch is fsynced.
+  kStrict,
+  // kSync writes call back once written to the WAL (in the OS page cache); a background thread
+  // syncs the WAL every relaxed_sync_interval_ms. A machine crash may lose that window; a process
+  // crash loses nothing.
+  kRelaxed,
+};
+
+struct RocksOptions {
+  std::string dir;  // created if missing
+  SyncMode mode = SyncMode::kStrict;
+  int relaxed_sync_interval_ms = 100;
+  size_t block_cache_bytes = 64 << 20;
+};
+
+class RocksStore final : public Store {
+ public:
+  // Opens (creating if needed) the database in options.dir. Returns nullptr and fills *error on
+  // failure (error may be null).
+  static std::unique_ptr<RocksStore> open(const RocksOptions& options, std::string* error);
+
+  ~RocksStore() override;
+  RocksStore(const RocksStore&) = delete;
+  RocksStore& operator=(const RocksStore&) = delete;
+
+  void write(WriteBatch batch, Durability durability, WriteCallback done) override;
+  std::optional<std::string> get(std::string_view key) override;
+  void scan(std::string_view prefix,
+            const std::function<bool(std::string_view key, std::string_view value)>& fn) override;
+  std::string describe() const override;
+  void close() override;
+
+  // Number of RocksDB writes the commit thread has made (one per group of batches).
+  uint64_t commits() const { return commits_.load(std::memory_order_relaxed); }
+  // Number of fsyncs of the WAL: sync=true writes plus explicit WAL syncs.
+  uint64_t syncs() const { return syncs_.load(std::memory_order_relaxed); }
+
+  // Test hooks: while paused, the commit thread leaves queued batches in the queue (close()
+  // still drains them). Lets tests observe writes that are queued but not yet applied.
+  void pause_commits_for_testing();
+  void resume_commits_for_testing();
+
+ private:
+  // One write() call, owned by the queue until the commit thread has applied it. The overlay
+  // points into `batch`, so a Pending is neither moved nor freed while the overlay refers to it.
+  struct Pending {
+    uint64_t seq;
+    WriteBatch batch;
+    Durability durability;
+    WriteCallback done;
+  };
+  // The newest queued write to one key. value points at the op's value inside its Pending, or
+  // is null for a delete (including a key hidden by a queued delete_range).
+  struct OverlayEntry {
+    uint64_t seq;
+    const std::string* value;
+  };
+  // A queued delete_range, pointing at the op's strings inside its Pending.
+  struct PendingRange {
+    uint64_t seq;
+    const std::string* begin;
+    const std::string* end;
+  };
+
+  RocksStore(RocksOptions options, rocksdb::DB* db);
+
+  void commit_loop();
+  void sync_loop();
+  // Writes one group to RocksDB; returns whether it succeeded.
+  bool apply(const std::vector<std::unique_ptr<Pending>>& group);
+  // Drops the overlay entries and ranges of an applied group, unless a newer write replaced them.
+  void retire(const std::vector<std::unique_ptr<Pending>>& group);
+  bool sync_wal();
+
+  // Reader accounting, so that close() frees the DB only once no get() or scan() uses it.
+  bool enter_read();
+  void leave_read();
+
+  const RocksOptions options_;
+  std::unique_ptr<rocksdb::DB> db_;
+
+  // Guards the queue, the overlay, the ranges and the flags below.
+  std::mutex mu_;
+  std::condition_variable commit_cv_;
+  std::deque<std::unique_ptr<Pending>> queue_;
+  std::map<std::string, OverlayEntry, std::less<>> overlay_;
+  std::deque<PendingRange> ranges_;  // in seq order
+  uint64_t next_seq_ = 1;
+  bool closed_ = false;    // write() refuses
+  bool stopping_ = false;  // commit thread drains and exits
+  bool paused_ = false;
+
+  // kRelaxed only.
+  std::mutex sync_mu_;
+  std::condition_variable sync_cv_;
+  bool sync_stop_ = false;
+  std::atomic<bool> dirty_{false};  // written to the WAL since the last sync
+
+  // Readers in get()/scan(); close() waits for zero after setting reads_closed_.
+  std::atomic<int> readers_{0};
+  std::atomic<bool> reads_closed_{false};
+  std::mutex readers_mu_;
+  std::condition_variable readers_cv_;
+
+  std::mutex close_mu_;  // serializes close()
+  bool db_closed_ = false;
+
+  std::atomic<uint64_t> commits_{0};
+  std::atomic<uint64_t> syncs_{0};
+
+  std::thread commit_thread_;
+  std::thread sync_thread_;
+};
+
+}  // namespace ferry::storage

@@ -1,0 +1,533 @@
+#include "storage/rocksdb/rocksdb_store.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <latch>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace ferry::storage {
+namespace {
+
+using Pairs = std::vector<std::pair<std::string, std::string>>;
+
+class RocksStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (std::filesystem::temp_directory_path() / "ferry-rocks-XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+  }
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  std::unique_ptr<RocksStore> open(SyncMode mode = SyncMode::kStrict, int interval_ms = 100) {
+    RocksOptions options;
+    options.dir = dir_;
+    options.mode = mode;
+    options.relaxed_sync_interval_ms = interval_ms;
+    std::string error;
+    auto store = RocksStore::open(options, &error);
+    EXPECT_NE(store, nullptr) << error;
+    return store;
+  }
+
+  std::string dir_;
+};
+
+// Writes and waits for the callback; returns its ok.
+bool write_and_wait(Store& store, WriteBatch batch, Durability durability = Durability::kSync) {
+  auto done = std::make_shared<std::promise<bool>>();
+  auto result = done->get_future();
+  store.write(std::move(batch), durability, [done](bool ok) { done->set_value(ok); });
+  return result.get();
+}
+
+bool put(Store& store, std::string key, std::string value) {
+  WriteBatch batch;
+  batch.put(std::move(key), std::move(value));
+  return write_and_wait(store, std::move(batch));
+}
+
+Pairs scan_all(Store& store, std::string_view prefix) {
+  Pairs out;
+  store.scan(prefix, [&](std::string_view k, std::string_view v) {
+    out.emplace_back(k, v);
+    return true;
+  });
+  return out;
+}
+
+TEST_F(RocksStoreTest, PutGetDelete) {
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->describe(), "rocksdb:" + dir_);
+  EXPECT_EQ(store->get("a"), std::nullopt);
+
+  WriteBatch batch;
+  batch.put("a", "1");
+  batch.put("b", "2");
+  batch.put("c", std::string("\0bin\xff", 5));
+  ASSERT_TRUE(write_and_wait(*store, std::move(batch)));
+  EXPECT_EQ(store->get("a"), "1");
+  EXPECT_EQ(store->get("b"), "2");
+  EXPECT_EQ(store->get("c"), std::string("\0bin\xff", 5));
+
+  WriteBatch del;
+  del.del("a");
+  del.del("missing");
+  ASSERT_TRUE(write_and_wait(*store, std::move(del)));
+  EXPECT_EQ(store->get("a"), std::nullopt);
+  EXPECT_EQ(store->get("b"), "2");
+}
+
+TEST_F(RocksStoreTest, DeleteRange) {
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  WriteBatch batch;
+  for (const char* k : {"k1", "k2", "k3", "k4", "k5"}) batch.put(k, k);
+  ASSERT_TRUE(write_and_wait(*store, std::move(batch)));
+
+  WriteBatch range;
+  range.delete_range("k2", "k4");
+  range.delete_range("k5", "k1");  // inverted: deletes nothing, fails nothing
+  ASSERT_TRUE(write_and_wait(*store, std::move(range)));
+  EXPECT_EQ(store->get("k1"), "k1");
+  EXPECT_EQ(store->get("k2"), std::nullopt);
+  EXPECT_EQ(store->get("k3"), std::nullopt);
+  EXPECT_EQ(store->get("k4"), "k4");
+  EXPECT_EQ(scan_all(*store, "k"), (Pairs{{"k1", "k1"}, {"k4", "k4"}, {"k5", "k5"}}));
+}
+
+TEST_F(RocksStoreTest, InterleavedWritesToOneKeyApplyInOrder) {
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  std::latch all(300);
+  for (int i = 0; i < 300; ++i) {
+    WriteBatch batch;
+    switch (i % 3) {
+      case 0:
+        batch.put("key", "v" + std::to_string(i));
+        break;
+      case 1:
+        batch.del("key");
+        break;
+      case 2:
+        batch.delete_range("ka", "kz");
+        break;
+    }
+    if (i % 3 != 0) batch.put("key", "w" + std::to_string(i));
+    store->write(std::move(batch), i % 2 ? Durability::kSync : Durability::kLazy, [&](bool ok) {
+      EXPECT_TRUE(ok);
+      all.count_down();
+    });
+    // Read-your-writes holds at every step, applied or not.
+    EXPECT_EQ(store->get("key"), (i % 3 ? "w" : "v") + std::to_string(i));
+  }
+  all.wait();
+  EXPECT_EQ(store->get("key"), "w299");
+  store->close();
+  store = open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->get("key"), "w299");
+}
+
+TEST_F(RocksStoreTest, ReadsSeeQueuedWritesBeforeTheyCommit) {
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  WriteBatch base;
+  base.put("disk/a", "A");
+  base.put("disk/b", "B");
+  base.put("disk/c", "C");
+  ASSERT_TRUE(write_and_wait(*store, std::move(base)));
+  const uint64_t commits_before = store->commits();
+
+  store->pause_commits_for_testing();
+  std::atomic<int> done{0};
+  auto count = [&](bool ok) {
+    EXPECT_TRUE(ok);
+    ++done;
+  };
+  WriteBatch b1;
+  b1.put("new", "N");
+  b1.del("disk/a");
+  store->write(std::move(b1), Durability::kSync, count);
+  EXPECT_EQ(store->get("new"), "N");
+  EXPECT_EQ(store->get("disk/a"), std::nullopt);
+  EXPECT_EQ(store->get("disk/b"), "B");
+
+  WriteBatch b2;
+  b2.delete_range("disk/", "disk0");  // hides every disk/ key, on disk or queued
+  store->write(std::move(b2), Durability::kLazy, count);
+  EXPECT_EQ(store->get("disk/b"), std::nullopt);
+  EXPECT_EQ(store->get("disk/c"), std::nullopt);
+  EXPECT_EQ(store->get("new"), "N");
+
+  WriteBatch b3;
+  b3.put("disk/c", "C2");  // a put after the range wins over it
+  b3.put("new", "N2");
+  store->write(std::move(b3), Durability::kSync, count);
+  EXPECT_EQ(store->get("disk/c"), "C2");
+  EXPECT_EQ(store->get("new"), "N2");
+  EXPECT_EQ(scan_all(*store, "disk/"), (Pairs{{"disk/c", "C2"}}));
+
+  // Nothing has reached RocksDB yet.
+  EXPECT_EQ(done.load(), 0);
+  EXPECT_EQ(store->commits(), commits_before);
+
+  store->resume_commits_for_testing();
+  ASSERT_TRUE(put(*store, "barrier", "x"));
+  EXPECT_EQ(done.load(), 3);
+  EXPECT_EQ(store->get("disk/a"), std::nullopt);
+  EXPECT_EQ(store->get("disk/b"), std::nullopt);
+  EXPECT_EQ(store->get("disk/c"), "C2");
+  EXPECT_EQ(store->get("new"), "N2");
+  EXPECT_EQ(scan_all(*store, "disk/"), (Pairs{{"disk/c", "C2"}}));
+}
+
+TEST_F(RocksStoreTest, ScanMergesOverlayWithDisk) {
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  WriteBatch base;
+  for (const char* k : {"p/1", "q/1", "q/3", "q/5", "q/7", "q/9", "r/1"}) base.put(k, "disk");
+  ASSERT_TRUE(write_and_wait(*store, std::move(base)));
+
+  store->pause_commits_for_testing();
+  WriteBatch queued;
+  queued.put("q/0", "new");            // before every disk key
+  queued.put("q/4", "new");            // between disk keys
+  queued.put("q/5", "changed");        // replaces a disk key
+  queued.del("q/3");                   // hides a disk key
+  queued.delete_range("q/6", "q/95");  // hides q/7 and q/9 ...
+  queued.put("q/8", "new");            // ... but not a later put inside it
+  queued.put("q/99", "new");           // after the range
+  queued.put("qa", "other");           // outside the prefix
+  store->write(std::move(queued), Durability::kSync, nullptr);
+
+  const Pairs expected{{"q/0", "new"},     {"q/1", "disk"}, {"q/4", "new"},
+                       {"q/5", "changed"}, {"q/8", "new"},  {"q/99", "new"}};
+  EXPECT_EQ(scan_all(*store, "q/"), expected);
+
+  // fn returning false stops the scan.
+  Pairs first_two;
+  store->scan("q/", [&](std::string_view k, std::string_view v) {
+    first_two.emplace_back(k, v);
+    return first_two.size() < 2;
+  });
+  EXPECT_EQ(first_two, (Pairs{{"q/0", "new"}, {"q/1", "disk"}}));
+
+  // An empty prefix scans everything.
+  EXPECT_EQ(scan_all(*store, "").size(), expected.size() + 3);  // p/1, qa, r/1
+
+  store->resume_commits_for_testing();
+  ASSERT_TRUE(put(*store, "barrier", "x"));
+  EXPECT_EQ(scan_all(*store, "q/"), expected);
+}
+
+TEST_F(RocksStoreTest, ScanPrefixEndingInFF) {
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  const std::string prefix = "a\xff";
+  WriteBatch batch;
+  batch.put(prefix, "0");
+  batch.put(prefix + "\xff", "1");
+  batch.put("b", "out");
+  ASSERT_TRUE(write_and_wait(*store, std::move(batch)));
+  store->pause_commits_for_testing();
+  WriteBatch queued;
+  queued.put(prefix + "\x01", "2");
+  store->write(std::move(queued), Durability::kLazy, nullptr);
+  EXPECT_EQ(scan_all(*store, prefix),
+            (Pairs{{prefix, "0"}, {prefix + "\x01", "2"}, {prefix + "\xff", "1"}}));
+  store->resume_commits_for_testing();
+}
+
+TEST_F(RocksStoreTest, ScanCallbackMayUseTheStore) {
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(put(*store, "s/1", "1"));
+  ASSERT_TRUE(put(*store, "s/2", "2"));
+  std::latch written(2);
+  store->scan("s/", [&](std::string_view k, std::string_view v) {
+    EXPECT_EQ(store->get(k), std::string(v));
+    WriteBatch batch;
+    batch.put("t/" + std::string(v), "copied");
+    store->write(std::move(batch), Durability::kSync, [&](bool ok) {
+      EXPECT_TRUE(ok);
+      written.count_down();
+    });
+    return true;
+  });
+  written.wait();
+  EXPECT_EQ(scan_all(*store, "t/"), (Pairs{{"t/1", "copied"}, {"t/2", "copied"}}));
+}
+
+TEST_F(RocksStoreTest, CallbackMayWriteAgain) {
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  std::promise<bool> second;
+  WriteBatch first;
+  first.put("x", "1");
+  store->write(std::move(first), Durability::kSync, [&](bool ok) {
+    EXPECT_TRUE(ok);
+    WriteBatch next;
+    next.put("x", "2");
+    store->write(std::move(next), Durability::kSync, [&](bool ok2) { second.set_value(ok2); });
+  });
+  EXPECT_TRUE(second.get_future().get());
+  EXPECT_EQ(store->get("x"), "2");
+}
+
+TEST_F(RocksStoreTest, PersistsAcrossCloseAndReopen) {
+  {
+    auto store = open();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(put(*store, "m/1", "one"));
+    ASSERT_TRUE(put(*store, "m/2", "two"));
+    WriteBatch lazy;  // no callback: close() still writes and syncs it
+    lazy.put("m/3", "three");
+    lazy.del("m/1");
+    store->write(std::move(lazy), Durability::kLazy, nullptr);
+  }  // the destructor closes
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(scan_all(*store, "m/"), (Pairs{{"m/2", "two"}, {"m/3", "three"}}));
+}
+
+TEST_F(RocksStoreTest, ConcurrentWritersShareSyncs) {
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  constexpr int kThreads = 8;
+  constexpr int kWritesPerThread = 200;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kWritesPerThread; ++i) {
+        WriteBatch batch;
+        batch.put("g/" + std::to_string(t) + "/" + std::to_string(i), "v");
+        // Like a request handler: each write waits for its own durability.
+        if (!write_and_wait(*store, std::move(batch))) ++failures;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  constexpr uint64_t kWrites = kThreads * kWritesPerThread;
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(store->syncs(), store->commits());  // every group held a kSync write
+  EXPECT_LT(store->syncs(), kWrites);
+  std::printf("%llu syncs for %llu writes\n", static_cast<unsigned long long>(store->syncs()),
+              static_cast<unsigned long long>(kWrites));
+  EXPECT_EQ(scan_all(*store, "g/").size(), kWrites);
+}
+
+TEST_F(RocksStoreTest, QueuedWritesCommitAsOneGroup) {
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  store->pause_commits_for_testing();
+  std::latch all(50);
+  for (int i = 0; i < 50; ++i) {
+    WriteBatch batch;
+    batch.put("k" + std::to_string(i), "v");
+    store->write(std::move(batch), Durability::kSync, [&](bool ok) {
+      EXPECT_TRUE(ok);
+      all.count_down();
+    });
+  }
+  store->resume_commits_for_testing();
+  all.wait();
+  EXPECT_EQ(store->commits(), 1u);
+  EXPECT_EQ(store->syncs(), 1u);
+}
+
+TEST_F(RocksStoreTest, LazyAndSyncWritesKeepOneOrder) {
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  std::mutex mu;
+  std::vector<int> order;
+  auto record = [&](int n) {
+    return [&, n](bool ok) {
+      EXPECT_TRUE(ok);
+      std::lock_guard lock(mu);
+      order.push_back(n);
+    };
+  };
+
+  // A group of lazy writes only is written without a sync.
+  store->pause_commits_for_testing();
+  std::latch lazy_group(3);
+  auto write = [&](WriteBatch batch, Durability durability, int n, std::latch& group) {
+    store->write(std::move(batch), durability, [&, n](bool ok) {
+      record(n)(ok);
+      group.count_down();
+    });
+  };
+  WriteBatch l1;
+  l1.put("k", "lazy1");
+  write(std::move(l1), Durability::kLazy, 1, lazy_group);
+  WriteBatch l2;
+  l2.del("k");
+  write(std::move(l2), Durability::kLazy, 2, lazy_group);
+  WriteBatch l3;
+  l3.put("k", "lazy3");
+  write(std::move(l3), Durability::kLazy, 3, lazy_group);
+  EXPECT_EQ(store->get("k"), "lazy3");
+  store->resume_commits_for_testing();
+  lazy_group.wait();
+  EXPECT_EQ(store->commits(), 1u);
+  EXPECT_EQ(store->syncs(), 0u);
+  EXPECT_EQ(store->get("k"), "lazy3");
+
+  // Mixed: a lazy delete after a synced put, a synced put after a lazy delete. One kSync write
+  // makes the whole group synced.
+  store->pause_commits_for_testing();
+  std::latch mixed_group(4);
+  WriteBatch s4;
+  s4.put("k", "sync4");
+  write(std::move(s4), Durability::kSync, 4, mixed_group);
+  WriteBatch l5;
+  l5.del("k");
+  write(std::move(l5), Durability::kLazy, 5, mixed_group);
+  EXPECT_EQ(store->get("k"), std::nullopt);
+  WriteBatch s6;
+  s6.put("j", "sync6");
+  write(std::move(s6), Durability::kSync, 6, mixed_group);
+  WriteBatch l7;
+  l7.put("k", "lazy7");
+  write(std::move(l7), Durability::kLazy, 7, mixed_group);
+  EXPECT_EQ(store->get("k"), "lazy7");
+  store->resume_commits_for_testing();
+  mixed_group.wait();
+  EXPECT_EQ(store->commits(), 2u);
+  EXPECT_EQ(store->syncs(), 1u);
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(order, (std::vector<int>{1, 2, 3, 4, 5, 6, 7}));
+  }
+  store->close();
+  store = open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->get("k"), "lazy7");
+  EXPECT_EQ(store->get("j"), "sync6");
+}
+
+TEST_F(RocksStoreTest, CloseDrainsQueueAndRefusesLaterWrites) {
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  store->pause_commits_for_testing();  // close() drains even a paused pipeline
+  std::atomic<int> ok_count{0};
+  for (int i = 0; i < 100; ++i) {
+    WriteBatch batch;
+    batch.put("c/" + std::to_string(1000 + i), std::to_string(i));
+    store->write(std::move(batch), i % 2 ? Durability::kSync : Durability::kLazy,
+                 [&](bool ok) { ok_count += ok; });
+  }
+  store->close();
+  EXPECT_EQ(ok_count.load(), 100);
+  EXPECT_GE(store->syncs(), 1u);
+
+  bool called = false;
+  bool result = true;
+  WriteBatch late;
+  late.put("late", "x");
+  store->write(std::move(late), Durability::kSync, [&](bool ok) {
+    called = true;
+    result = ok;
+  });
+  EXPECT_TRUE(called);  // refused at once, on this thread
+  EXPECT_FALSE(result);
+  EXPECT_EQ(store->get("c/1000"), std::nullopt);  // reads after close find nothing
+  store->close();                                 // idempotent
+
+  store = open();
+  ASSERT_NE(store, nullptr);
+  const Pairs all = scan_all(*store, "c/");
+  ASSERT_EQ(all.size(), 100u);
+  EXPECT_EQ(all.front(), (std::pair<std::string, std::string>{"c/1000", "0"}));
+  EXPECT_EQ(store->get("late"), std::nullopt);
+}
+
+TEST_F(RocksStoreTest, RelaxedModeCallsBackBeforeSyncAndSyncsOnClose) {
+  // An interval far beyond the test's length: only close() syncs.
+  auto store = open(SyncMode::kRelaxed, 3'600'000);
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(put(*store, "r", "1"));
+  ASSERT_TRUE(put(*store, "r", "2"));
+  EXPECT_EQ(store->syncs(), 0u);
+  EXPECT_EQ(store->commits(), 2u);
+  store->close();
+  EXPECT_EQ(store->syncs(), 1u);
+  store = open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->get("r"), "2");
+}
+
+TEST_F(RocksStoreTest, ReadsStayConsistentUnderConcurrentWrites) {
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  std::atomic<bool> stop{false};
+  std::thread scanner([&] {
+    while (!stop) {
+      // Every key of one batch is written together: a scan sees both or neither.
+      const Pairs pairs = scan_all(*store, "pair/");
+      std::map<std::string, std::string> seen(pairs.begin(), pairs.end());
+      for (const auto& [k, v] : pairs) {
+        if (k.ends_with("/a")) {
+          EXPECT_EQ(seen[k.substr(0, k.size() - 1) + "b"], v);
+        }
+      }
+    }
+  });
+  std::latch all(500);
+  for (int i = 0; i < 500; ++i) {
+    WriteBatch batch;
+    const std::string key = "pair/" + std::to_string(i % 20) + "/";
+    batch.put(key + "a", std::to_string(i));
+    batch.put(key + "b", std::to_string(i));
+    store->write(std::move(batch), i % 4 ? Durability::kLazy : Durability::kSync, [&](bool ok) {
+      EXPECT_TRUE(ok);
+      all.count_down();
+    });
+    EXPECT_EQ(store->get(key + "a"), std::to_string(i));
+  }
+  all.wait();
+  stop = true;
+  scanner.join();
+}
+
+TEST_F(RocksStoreTest, OpenFailsCleanly) {
+  const std::string file = dir_ + "/not-a-dir";
+  { std::ofstream(file) << "x"; }
+  RocksOptions options;
+  options.dir = file + "/db";
+  std::string error;
+  EXPECT_EQ(RocksStore::open(options, &error), nullptr);
+  EXPECT_FALSE(error.empty());
+
+  options.dir.clear();
+  EXPECT_EQ(RocksStore::open(options, nullptr), nullptr);
+
+  // A second open of a directory in use fails on RocksDB's lock instead of corrupting it.
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  options.dir = dir_;
+  error.clear();
+  EXPECT_EQ(RocksStore::open(options, &error), nullptr);
+  EXPECT_FALSE(error.empty());
+}
+
+}  // namespace
+}  // namespace ferry::storage
