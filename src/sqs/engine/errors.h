@@ -8,17 +8,17 @@ namespace ferry::sqs {
 // Engine-level failures. api/ maps each to AWS's error code, HTTP status and __type.
 enum class Errc {
   kQueueDoesNotExist,
-  kQueueNameExists,          // CreateQueue with the same name and different attributes
-  kInvalidAttributeName,     // unknown queue or message attribute name
-  kInvalidAttributeValue,    // a queue attribute value out of range or malformed
-  kInvalidParameterValue,    // a request parameter out of range or malformed
-  kInvalidMessageContents,   // body contains characters outside SQS's allowed set
+  kQueueNameExists,         // CreateQueue with the same name and different attributes
+  kInvalidAttributeName,    // unknown queue or message attribute name
+  kInvalidAttributeValue,   // a queue attribute value out of range or malformed
+  kInvalidParameterValue,   // a request parameter out of range or malformed
+  kInvalidMessageContents,  // body contains characters outside SQS's allowed set
   kReceiptHandleIsInvalid,
   kMessageNotInflight,
   kOverLimit,
   kPurgeQueueInProgress,
   kUnsupportedOperation,
-  kInternal,                 // storage failure
+  kInternal,  // storage failure
 };
 
 struct Error {

@@ -1,0 +1,275 @@
+#include "aws/json_validate.h"
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+
+#include "aws/wire_path.h"
+#include "base/crypto.h"
+
+namespace ferry::aws {
+
+namespace json = boost::json;
+
+namespace {
+
+std::string_view name_or(std::string_view name, std::string_view fallback) {
+  return name.empty() ? fallback : name;
+}
+
+base::Unexpected<ProtocolError> serialization(std::string message) {
+  return base::fail(
+      ProtocolError{kMalformedInput, std::move(message), 400, kSerializationExceptionType});
+}
+
+std::string_view value_token(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::string:
+      return "STRING_VALUE";
+    case json::kind::bool_:
+      return v.get_bool() ? "TRUE_VALUE" : "FALSE_VALUE";
+    case json::kind::int64:
+    case json::kind::uint64:
+    case json::kind::double_:
+      return "NUMBER_VALUE";
+    default:
+      return "VALUE";
+  }
+}
+
+std::string_view target_name(ShapeType t) {
+  switch (t) {
+    case ShapeType::kString:
+      return "a String";
+    case ShapeType::kInteger:
+      return "an Integer";
+    case ShapeType::kLong:
+      return "a Long";
+    case ShapeType::kFloat:
+      return "a Float";
+    case ShapeType::kDouble:
+      return "a Double";
+    case ShapeType::kBoolean:
+      return "a Boolean";
+    case ShapeType::kBlob:
+      return "a ByteBuffer";
+    case ShapeType::kTimestamp:
+      return "a Date";
+    default:
+      return "a value";
+  }
+}
+
+std::string cannot_convert(const json::value& v, ShapeType t) {
+  return std::string(value_token(v)) + " can not be converted to " + std::string(target_name(t));
+}
+
+// What AWS's deserializer says when it meets a list or an object where it expects something
+// else.
+std::string unexpected_start(const json::value& v) {
+  return v.is_array() ? "Start of list found where not expected"
+                      : "Start of structure or map found where not expected.";
+}
+
+bool fits_integer(const json::value& v, int64_t lo, int64_t hi) {
+  if (v.is_int64()) return v.get_int64() >= lo && v.get_int64() <= hi;
+  if (v.is_uint64()) return v.get_uint64() <= static_cast<uint64_t>(hi);
+  if (v.is_double()) {
+    double d = v.get_double();
+    return std::isfinite(d) && std::floor(d) == d && d >= static_cast<double>(lo) &&
+           d <= static_cast<double>(hi);
+  }
+  return false;
+}
+
+// Pass 1: every present value has the JSON type of its shape.
+Result<base::Ok> check_types(const MemberRef& ref, const json::value& v);
+
+Result<base::Ok> check_structure_types(const Shape& shape, const json::object& obj) {
+  for (const MemberRef& m : shape.members) {
+    const json::value* v = obj.if_contains(m.name);
+    if (v == nullptr || v->is_null()) continue;
+    if (auto r = check_types(m, *v); !r) return r;
+  }
+  return base::Ok{};
+}
+
+Result<base::Ok> check_types(const MemberRef& ref, const json::value& v) {
+  const Shape& shape = *ref.shape;
+  switch (shape.type) {
+    case ShapeType::kStructure:
+      if (v.is_object()) return check_structure_types(shape, v.get_object());
+      if (v.is_array()) return serialization(unexpected_start(v));
+      return serialization("Expected null");
+    case ShapeType::kList:
+      if (v.is_array()) {
+        for (const auto& item : v.get_array()) {
+          if (item.is_null()) continue;
+          if (auto r = check_types(shape.member, item); !r) return r;
+        }
+        return base::Ok{};
+      }
+      if (v.is_object()) return serialization(unexpected_start(v));
+      return serialization("Expected list or null");
+    case ShapeType::kMap:
+      if (v.is_object()) {
+        for (const auto& entry : v.get_object()) {
+          if (entry.value().is_null()) continue;
+          if (auto r = check_types(shape.value, entry.value()); !r) return r;
+        }
+        return base::Ok{};
+      }
+      if (v.is_array()) return serialization(unexpected_start(v));
+      return serialization("Expected map or null");
+    default:
+      break;
+  }
+  if (v.is_array() || v.is_object()) return serialization(unexpected_start(v));
+  switch (shape.type) {
+    case ShapeType::kString:
+      if (v.is_string()) return base::Ok{};
+      break;
+    case ShapeType::kBlob:
+      if (v.is_string()) {
+        if (base::base64_decode(v.get_string())) return base::Ok{};
+        return serialization("Base64 encoded value is invalid");
+      }
+      break;
+    case ShapeType::kInteger:
+      if (fits_integer(v, std::numeric_limits<int32_t>::min(),
+                       std::numeric_limits<int32_t>::max())) {
+        return base::Ok{};
+      }
+      break;
+    case ShapeType::kLong:
+      if (fits_integer(v, std::numeric_limits<int64_t>::min(),
+                       std::numeric_limits<int64_t>::max())) {
+        return base::Ok{};
+      }
+      break;
+    case ShapeType::kFloat:
+    case ShapeType::kDouble:
+    case ShapeType::kTimestamp:
+      if (v.is_number()) return base::Ok{};
+      break;
+    case ShapeType::kBoolean:
+      if (v.is_bool()) return base::Ok{};
+      break;
+    default:
+      break;
+  }
+  return serialization(cannot_convert(v, shape.type));
+}
+
+// Pass 2: required members are present. Missing members are named by their Query path
+// ("SendMessageBatchRequestEntry.2.Id"), except at the top level, where AWS names them as in
+// JSON ("Entries").
+Result<base::Ok> check_required(const MemberRef& ref, const json::value& v, const WirePath& path);
+
+Result<base::Ok> check_structure_required(const Shape& shape, const json::object& obj,
+                                          const WirePath& prefix) {
+  for (const MemberRef& m : shape.members) {
+    const json::value* v = obj.if_contains(m.name);
+    WirePath path = prefix.child(m.query_name());
+    if (v == nullptr || v->is_null()) {
+      if (m.required) {
+        return base::fail(ProtocolError{kMissingParameter,
+                                        "The request must contain the parameter " +
+                                            (prefix.is_root() ? m.name : path.str()) + ".",
+                                        400, kMissingParameterType});
+      }
+      continue;
+    }
+    if (auto r = check_required(m, *v, path); !r) return r;
+  }
+  return base::Ok{};
+}
+
+Result<base::Ok> check_required(const MemberRef& ref, const json::value& v, const WirePath& path) {
+  const Shape& shape = *ref.shape;
+  switch (shape.type) {
+    case ShapeType::kStructure:
+      return check_structure_required(shape, v.get_object(), path);
+    case ShapeType::kList: {
+      WirePath items =
+          ref.is_flattened() ? path : path.child(name_or(shape.member.location(), "member"));
+      int64_t index = 0;
+      for (const auto& item : v.get_array()) {
+        if (item.is_null()) continue;
+        if (auto r = check_required(shape.member, item, items.child(++index)); !r) return r;
+      }
+      return base::Ok{};
+    }
+    case ShapeType::kMap: {
+      WirePath entries = ref.is_flattened() ? path : path.child("entry");
+      std::string_view value_name = name_or(shape.value.location(), "value");
+      int64_t index = 0;
+      for (const auto& entry : v.get_object()) {
+        if (entry.value().is_null()) continue;
+        WirePath entry_path = entries.child(++index);
+        if (auto r = check_required(shape.value, entry.value(), entry_path.child(value_name)); !r) {
+          return r;
+        }
+      }
+      return base::Ok{};
+    }
+    default:
+      return base::Ok{};
+  }
+}
+
+void strip_nulls(json::value& v) {
+  if (v.is_object()) {
+    json::object& o = v.get_object();
+    for (auto it = o.begin(); it != o.end();) {
+      if (it->value().is_null()) {
+        it = o.erase(it);
+      } else {
+        strip_nulls(it->value());
+        ++it;
+      }
+    }
+  } else if (v.is_array()) {
+    json::array& a = v.get_array();
+    for (auto it = a.begin(); it != a.end();) {
+      if (it->is_null()) {
+        it = a.erase(it);
+      } else {
+        strip_nulls(*it);
+        ++it;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+Result<base::Ok> validate_json_input(const ServiceModel& /*model*/, const Operation& op,
+                                     const json::value& input) {
+  if (!input.is_object()) {
+    if (input.is_array()) return serialization(unexpected_start(input));
+    return serialization("");
+  }
+  if (op.input == nullptr) return base::Ok{};
+  const json::object& obj = input.get_object();
+  if (auto r = check_structure_types(*op.input, obj); !r) return r;
+  return check_structure_required(*op.input, obj, WirePath{});
+}
+
+Result<json::object> parse_json_input(const ServiceModel& model, const Operation& op,
+                                      std::string_view body) {
+  json::value doc;
+  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+    doc = json::object();
+  } else {
+    boost::system::error_code ec;
+    doc = json::parse(body, ec);  // nesting beyond parse_options::max_depth (32) is an error
+    if (ec) return serialization("");
+  }
+  if (auto r = validate_json_input(model, op, doc); !r) return base::fail(r.error());
+  strip_nulls(doc);
+  return std::move(doc.get_object());
+}
+
+}  // namespace ferry::aws

@@ -1,0 +1,217 @@
+#include "aws/router.h"
+
+#include <boost/url/parse.hpp>
+#include <chrono>
+
+#include "aws/json_validate.h"
+#include "aws/model.h"
+#include "aws/query.h"
+#include "base/crypto.h"
+#include "base/log.h"
+
+namespace ferry::aws {
+
+namespace bhttp = boost::beast::http;
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::string_view kJson10 = "application/x-amz-json-1.0";
+constexpr std::string_view kJson11 = "application/x-amz-json-1.1";
+
+std::string json_type(const Service* service, const AwsError& e) {
+  if (!e.json_type.empty()) return e.json_type;
+  if (service == nullptr) return e.code;
+  return std::string(service->error_namespace()) + "#" + e.code;
+}
+
+http::Response finish(const http::Request& req, http::Response res, const std::string& request_id) {
+  res.set("x-amzn-RequestId", request_id);
+  res.keep_alive(req.keep_alive());
+  res.prepare_payload();
+  return res;
+}
+
+http::Response encode_error(const http::Request& req, Protocol protocol, const Service* service,
+                            const AwsError& e, const std::string& request_id) {
+  http::Response res{static_cast<bhttp::status>(e.http_status), req.version()};
+  res.set(bhttp::field::server, "ferry");
+  if (protocol == Protocol::kQuery) {
+    res.set(bhttp::field::content_type, "text/xml");
+    const char* type = e.sender_fault ? "Sender" : "Receiver";
+    res.body() = service != nullptr ? encode_query_error(service->model(), type,
+                                                         e.wire_query_code(), e.message, request_id)
+                                    : encode_query_error(type, e.wire_query_code(), e.message,
+                                                         request_id);
+  } else {
+    res.set(bhttp::field::content_type, protocol == Protocol::kJson11 ? kJson11 : kJson10);
+    // awsQueryCompatible services (SQS) also carry the Query error code in a header, which
+    // the SDKs prefer over __type.
+    res.set("x-amzn-query-error",
+            e.wire_query_code() + (e.sender_fault ? ";Sender" : ";Receiver"));
+    json::object body;
+    body["__type"] = json_type(service, e);
+    if (!e.message.empty()) body["message"] = e.message;
+    res.body() = json::serialize(body);
+  }
+  return finish(req, std::move(res), request_id);
+}
+
+// Splits "a=b&c=d" query strings and form bodies alike.
+base::Result<std::vector<std::pair<std::string, std::string>>, ProtocolError> form_params(
+    const http::Request& req) {
+  std::vector<std::pair<std::string, std::string>> params;
+  std::string_view target = req.target();
+  if (auto q = target.find('?'); q != std::string_view::npos) {
+    auto parsed = parse_form(target.substr(q + 1));
+    if (!parsed) return base::fail(parsed.error());
+    params = std::move(parsed.value());
+  }
+  auto content_type = req[bhttp::field::content_type];
+  if (!req.body().empty() &&
+      (content_type.empty() ||
+       content_type.find("application/x-www-form-urlencoded") != std::string_view::npos)) {
+    auto parsed = parse_form(req.body());
+    if (!parsed) return base::fail(parsed.error());
+    for (auto& p : parsed.value()) params.push_back(std::move(p));
+  }
+  return params;
+}
+
+std::string_view param(const std::vector<std::pair<std::string, std::string>>& params,
+                       std::string_view name) {
+  for (const auto& [k, v] : params) {
+    if (k == name) return v;
+  }
+  return {};
+}
+
+AwsError from_protocol(const ProtocolError& e) {
+  return AwsError{e.code, e.message, e.http_status, e.http_status < 500, {}, e.json_type};
+}
+
+}  // namespace
+
+void Router::add(std::string name, Service& service) {
+  services_.push_back({std::move(name), &service});
+}
+
+Service* Router::by_target_prefix(std::string_view prefix) const {
+  for (const auto& e : services_) {
+    if (e.service->model().target_prefix() == prefix) return e.service;
+  }
+  return nullptr;
+}
+
+Service* Router::for_query(const Caller& caller, std::string_view version, std::string_view path,
+                           std::string_view action) const {
+  for (const auto& e : services_) {
+    if (!caller.service.empty() && e.name == caller.service) return e.service;
+  }
+  for (const auto& e : services_) {
+    if (!version.empty() && e.service->model().api_version() == version) return e.service;
+  }
+  // /<12-digit account>/<queue name> addresses an SQS queue.
+  if (path.size() > 14 && path[0] == '/' && path[13] == '/') {
+    for (const auto& e : services_) {
+      if (e.name == "sqs") return e.service;
+    }
+  }
+  for (const auto& e : services_) {
+    if (e.service->model().operation(action) != nullptr) return e.service;
+  }
+  return services_.empty() ? nullptr : services_.front().service;
+}
+
+boost::asio::awaitable<http::Response> Router::route(http::Request& req) {
+  auto started = std::chrono::steady_clock::now();
+  AwsRequest request;
+  request.request_id = base::uuid4();
+  request.host = std::string(req[bhttp::field::host]);
+  std::string_view target_path = req.target();
+  request.path = std::string(target_path.substr(0, target_path.find('?')));
+
+  Service* service = nullptr;
+  const Operation* operation = nullptr;
+  auto target = req["X-Amz-Target"];
+  std::vector<std::pair<std::string, std::string>> params;
+
+  auto fail_with = [&](AwsError e) -> http::Response {
+    spdlog::debug("{} {} {} -> {} {}", request.request_id, request.action.empty() ? "-" : request.action,
+                  request.path, e.http_status, e.wire_query_code());
+    return encode_error(req, request.protocol, service, e, request.request_id);
+  };
+
+  if (!target.empty()) {
+    request.protocol = req[bhttp::field::content_type].find("1.1") != std::string_view::npos
+                           ? Protocol::kJson11
+                           : Protocol::kJson10;
+    auto dot = target.find('.');
+    std::string_view prefix = target.substr(0, dot);
+    request.action = dot == std::string_view::npos ? "" : std::string(target.substr(dot + 1));
+    service = by_target_prefix(prefix);
+    request.caller = auth_.identify(req[bhttp::field::authorization], {});
+    if (service == nullptr) {
+      co_return fail_with(AwsError{"UnknownOperationException", "", 400, true, {}, "com.amazon.coral.service#UnknownOperationException"});
+    }
+    operation = service->model().operation(request.action);
+    if (operation == nullptr) {
+      co_return fail_with(AwsError{"UnknownOperationException", "", 400, true, {}, "com.amazon.coral.service#UnknownOperationException"});
+    }
+    auto input = parse_json_input(service->model(), *operation, req.body());
+    if (!input) co_return fail_with(from_protocol(input.error()));
+    request.input = std::move(input.value());
+  } else {
+    request.protocol = Protocol::kQuery;
+    auto parsed = form_params(req);
+    if (!parsed) co_return fail_with(from_protocol(parsed.error()));
+    params = std::move(parsed.value());
+    request.action = std::string(param(params, "Action"));
+    request.caller =
+        auth_.identify(req[bhttp::field::authorization], param(params, "X-Amz-Credential"));
+    service = for_query(request.caller, param(params, "Version"), request.path, request.action);
+    if (service == nullptr) {
+      co_return fail_with(AwsError{"InvalidAction", "No service handles this request.", 400, true, {}, {}});
+    }
+    if (request.action.empty()) {
+      co_return fail_with(AwsError{"MissingAction", "Missing Action", 400, true, {}, {}});
+    }
+    operation = service->model().operation(request.action);
+    if (operation == nullptr) {
+      co_return fail_with(AwsError{"InvalidAction",
+                                   "The action " + request.action + " is not valid for this endpoint.",
+                                   400, true, {}, {}});
+    }
+    auto decoded = decode_query(service->model(), *operation, params);
+    if (!decoded) co_return fail_with(from_protocol(decoded.error()));
+    request.input = std::move(decoded.value());
+    service->adopt_query_path(request);
+    if (auto valid = validate_json_input(service->model(), *operation, request.input); !valid) {
+      co_return fail_with(from_protocol(valid.error()));
+    }
+  }
+
+  ActionResult result = co_await service->handle(request);
+  if (!result.ok()) co_return fail_with(result.error());
+
+  http::Response res{bhttp::status::ok, req.version()};
+  res.set(bhttp::field::server, "ferry");
+  if (request.protocol == Protocol::kQuery) {
+    res.set(bhttp::field::content_type, "text/xml");
+    res.body() = encode_query_response(service->model(), *operation, result.value(),
+                                       request.request_id);
+  } else {
+    res.set(bhttp::field::content_type,
+            request.protocol == Protocol::kJson11 ? kJson11 : kJson10);
+    res.body() = json::serialize(result.value());
+  }
+  if (spdlog::should_log(spdlog::level::debug)) {
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                  std::chrono::steady_clock::now() - started)
+                  .count();
+    spdlog::debug("{} {} {} -> 200 {}us", request.request_id, request.action, request.path, us);
+  }
+  co_return finish(req, std::move(res), request.request_id);
+}
+
+}  // namespace ferry::aws

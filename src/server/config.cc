@@ -1,0 +1,126 @@
+#include "server/config.h"
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <iostream>
+#include <toml++/toml.h>
+
+namespace ferry::server {
+
+namespace {
+
+std::string toml_scalar(const toml::node& node) {
+  if (auto s = node.value<std::string>()) return *s;
+  if (auto i = node.value<int64_t>()) return std::to_string(*i);
+  if (auto b = node.value<bool>()) return *b ? "true" : "false";
+  if (auto d = node.value<double>()) return std::to_string(*d);
+  return {};
+}
+
+std::map<std::string, std::string> toml_string_map(const toml::node_view<const toml::node>& view) {
+  std::map<std::string, std::string> out;
+  if (const toml::table* t = view.as_table()) {
+    for (const auto& [k, v] : *t) out[std::string(k.str())] = toml_scalar(v);
+  }
+  return out;
+}
+
+}  // namespace
+
+int load_config(int argc, char** argv, Config* config) {
+  CLI::App app{
+      "Ferry: a self-hosted server for the AWS messaging APIs (SQS today), durable by default.\n"
+      "Every option can also be set as a FERRY_* environment variable or in the TOML file given\n"
+      "by --config (keys as the long option without dashes, '-' as '_'); a flag beats the\n"
+      "environment, which beats the file.",
+      "ferry"};
+  app.set_version_flag("--version", std::string(FERRY_VERSION));
+  app.get_formatter()->column_width(34);
+
+  app.add_option("--config", config->config_file,
+                 "TOML file with options and [[sqs.queues]] to create at start-up")
+      ->envname("FERRY_CONFIG");
+  app.add_option("--host", config->host, "Address to listen on")
+      ->envname("FERRY_HOST")
+      ->capture_default_str();
+  app.add_option("--port", config->port, "Port for every service and /health (0: any free port)")
+      ->envname("FERRY_PORT")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  app.add_option("--data-dir", config->data_dir, "Directory of the embedded RocksDB store")
+      ->envname("FERRY_DATA_DIR")
+      ->capture_default_str();
+  app.add_option("--region", config->region, "Region used in ARNs when a request names none")
+      ->envname("FERRY_REGION")
+      ->capture_default_str();
+  app.add_option("--account-id", config->account_id,
+                 "Default account id; a 12-digit access key id selects that account instead")
+      ->envname("FERRY_ACCOUNT_ID")
+      ->capture_default_str();
+  app.add_option("--log-level", config->log_level,
+                 "trace, debug (one line per request), info, warn, error or off")
+      ->envname("FERRY_LOG_LEVEL")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+      ->capture_default_str();
+  app.add_option("--durability", config->durability,
+                 "strict: a 2xx write is synced to disk (group commit); relaxed: synced in the "
+                 "background within ~100 ms")
+      ->envname("FERRY_DURABILITY")
+      ->check(CLI::IsMember({"strict", "relaxed"}))
+      ->capture_default_str();
+  app.add_option("--threads", config->threads, "I/O threads (0: one per core)")
+      ->envname("FERRY_THREADS")
+      ->check(CLI::Range(0, 256))
+      ->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  if (config->config_file.empty()) return -1;
+  toml::table file;
+  try {
+    file = toml::parse_file(config->config_file);
+  } catch (const toml::parse_error& e) {
+    std::cerr << "ferry: cannot read config file " << config->config_file << ": "
+              << e.description() << " (line " << e.source().begin.line << ")\n";
+    return 2;
+  }
+  // A file value applies only where neither a flag nor the environment set the option.
+  auto from_file = [&](const char* option, const char* key, auto* target) {
+    if (app.get_option(option)->count() > 0) return;
+    using T = std::remove_pointer_t<decltype(target)>;
+    if (auto v = file[key].value<T>()) *target = *v;
+  };
+  from_file("--host", "host", &config->host);
+  from_file("--port", "port", &config->port);
+  from_file("--data-dir", "data_dir", &config->data_dir);
+  from_file("--region", "region", &config->region);
+  from_file("--account-id", "account_id", &config->account_id);
+  from_file("--log-level", "log_level", &config->log_level);
+  from_file("--durability", "durability", &config->durability);
+  from_file("--threads", "threads", &config->threads);
+
+  if (const toml::array* queues = file["sqs"]["queues"].as_array()) {
+    for (const auto& node : *queues) {
+      const toml::table* q = node.as_table();
+      if (q == nullptr) continue;
+      QueueDeclaration decl;
+      decl.name = (*q)["name"].value_or(std::string());
+      decl.account = (*q)["account"].value_or(std::string());
+      decl.attributes = toml_string_map((*q)["attributes"]);
+      decl.tags = toml_string_map((*q)["tags"]);
+      if (decl.name.empty()) {
+        std::cerr << "ferry: every [[sqs.queues]] entry in " << config->config_file
+                  << " needs a name\n";
+        return 2;
+      }
+      config->queues.push_back(std::move(decl));
+    }
+  }
+  return -1;
+}
+
+}  // namespace ferry::server

@@ -1,0 +1,34 @@
+#pragma once
+// Ferry's configuration: command-line flags, FERRY_* environment variables and an optional TOML
+// file, in that order of precedence.
+#include <map>
+#include <string>
+#include <vector>
+
+namespace ferry::server {
+
+struct QueueDeclaration {
+  std::string account;  // empty: the default account
+  std::string name;
+  std::map<std::string, std::string> attributes;
+  std::map<std::string, std::string> tags;
+};
+
+struct Config {
+  std::string host = "0.0.0.0";
+  int port = 4566;
+  std::string data_dir = "./data";
+  std::string region = "us-east-1";
+  std::string account_id = "000000000000";
+  std::string log_level = "info";
+  std::string durability = "strict";  // strict | relaxed
+  int threads = 0;                    // 0: one per core
+  std::string config_file;
+  std::vector<QueueDeclaration> queues;
+};
+
+// Parses argv, the environment and the config file. Returns an exit code to stop with (0 after
+// --help or --version), or -1 to continue with *config filled in.
+int load_config(int argc, char** argv, Config* config);
+
+}  // namespace ferry::server

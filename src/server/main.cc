@@ -1,0 +1,144 @@
+// ferry: configuration, wiring, signals, and nothing else.
+#include <boost/asio.hpp>
+#include <boost/json.hpp>
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <thread>
+
+#include "aws/auth.h"
+#include "aws/router.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "http/server.h"
+#include "server/config.h"
+#include "sqs/api/sqs_service.h"
+#include "sqs/engine/engine.h"
+#include "storage/rocksdb/rocksdb_store.h"
+
+namespace asio = boost::asio;
+namespace bhttp = boost::beast::http;
+using namespace ferry;
+
+namespace {
+
+// Creates the queues the config file declares, or brings existing ones to the declared state.
+bool declare_queues(sqs::Engine& engine, const server::Config& config) {
+  for (const auto& decl : config.queues) {
+    sqs::QueueId id{decl.account.empty() ? config.account_id : decl.account, decl.name};
+    std::promise<bool> synced;
+    auto done = [&synced](bool ok) { synced.set_value(ok); };
+    auto result = engine.queue_exists(id) ? engine.set_queue_attributes(id, decl.attributes, done)
+                                          : engine.create_queue(id, decl.attributes, decl.tags, done);
+    if (!result || !synced.get_future().get()) {
+      spdlog::error("cannot declare queue {} from {}: {}", decl.name, config.config_file,
+                    result ? "storage failure" : result.error().message);
+      return false;
+    }
+    spdlog::info("declared queue {}/{}", id.account, id.name);
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  server::Config config;
+  if (int code = server::load_config(argc, argv, &config); code >= 0) return code;
+
+  auto level = spdlog::level::from_str(config.log_level);
+  if (level == spdlog::level::off && config.log_level != "off") {
+    spdlog::error("unknown log level '{}'", config.log_level);
+    return 2;
+  }
+  spdlog::set_level(level);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+  if (config.durability != "strict" && config.durability != "relaxed") {
+    spdlog::error("durability must be strict or relaxed, not '{}'", config.durability);
+    return 2;
+  }
+
+  auto started = std::chrono::steady_clock::now();
+  std::error_code fs_error;
+  std::filesystem::create_directories(config.data_dir, fs_error);
+  storage::RocksOptions store_options;
+  store_options.dir = config.data_dir;
+  store_options.mode =
+      config.durability == "relaxed" ? storage::SyncMode::kRelaxed : storage::SyncMode::kStrict;
+  std::string error;
+  auto store = storage::RocksStore::open(store_options, &error);
+  if (!store) {
+    spdlog::error("cannot open data directory {}: {}", config.data_dir, error);
+    return 1;
+  }
+
+  sqs::EngineOptions engine_options;
+  engine_options.region = config.region;
+  sqs::Engine engine(*store, base::SystemClock::instance(), engine_options);
+  engine.recover();
+  if (!declare_queues(engine, config)) return 1;
+
+  asio::io_context io;
+  aws::Authenticator auth(aws::AuthDefaults{config.account_id, config.region});
+  aws::Router router(auth);
+  sqs::SqsService sqs_service(engine, sqs::ApiOptions{"localhost:" + std::to_string(config.port)});
+  router.add("sqs", sqs_service);
+
+  std::string storage_description = store->describe();
+  http::Handler handler = [&](http::Request& req,
+                              const http::PeerInfo&) -> asio::awaitable<http::Response> {
+    if (req.method() == bhttp::verb::get && (req.target() == "/health" || req.target() == "/_health")) {
+      boost::json::object body;
+      body["status"] = "ok";
+      body["version"] = FERRY_VERSION;
+      body["uptime_seconds"] = std::chrono::duration_cast<std::chrono::seconds>(
+                                   std::chrono::steady_clock::now() - started)
+                                   .count();
+      body["storage"] = storage_description;
+      body["services"] = boost::json::array{"sqs"};
+      co_return http::make_response(req, bhttp::status::ok, "application/json",
+                                    boost::json::serialize(body));
+    }
+    co_return co_await router.route(req);
+  };
+
+  http::ServerOptions server_options;
+  server_options.host = config.host;
+  server_options.port = static_cast<uint16_t>(config.port);
+  http::Server server(io, server_options, handler);
+  if (!server.start(&error)) {
+    spdlog::error("{}", error);
+    return 1;
+  }
+
+  std::atomic<bool> stopped{false};
+  server.on_drained([&] {
+    if (stopped.exchange(true)) return;
+    io.stop();
+  });
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+    if (ec) return;
+    spdlog::info("signal {}: finishing requests in flight", signal);
+    server.stop();
+    sqs_service.stop_long_polls();
+  });
+
+  int threads = config.threads > 0 ? config.threads
+                                   : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  auto ready_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - started)
+                      .count();
+  spdlog::info("ferry {} listening on {}:{} ({} threads, {}, durability {}, ready in {} ms)",
+               FERRY_VERSION, config.host, server.port(), threads, storage_description,
+               config.durability, ready_ms);
+
+  std::vector<std::thread> pool;
+  for (int i = 1; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
+  io.run();
+  for (auto& t : pool) t.join();
+
+  store->close();  // finishes pending commits
+  spdlog::info("ferry stopped");
+  return 0;
+}

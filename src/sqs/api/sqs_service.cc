@@ -1,0 +1,732 @@
+#include "sqs/api/sqs_service.h"
+
+#include <boost/asio.hpp>
+#include <optional>
+
+#include "aws/await.h"
+#include "aws/model.h"
+#include "base/crypto.h"
+#include "base/log.h"
+
+namespace ferry::sqs {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using aws::ActionResult;
+using aws::AwsError;
+using aws::AwsRequest;
+using asio::awaitable;
+
+namespace {
+
+constexpr size_t kMaxBatchEntries = 10;
+constexpr size_t kMaxBatchBytes = 1024 * 1024;
+constexpr int kMaxWaitSeconds = 20;
+
+AwsError make_error(std::string code, std::string message, std::string query_code = {},
+                    int status = 400) {
+  return AwsError{std::move(code), std::move(message), status, status < 500,
+                  std::move(query_code), {}};
+}
+
+// The wire identity of each engine error: JSON __type suffix, Query code and HTTP status, as in
+// SQS's service model.
+AwsError to_aws(const Error& e) {
+  switch (e.code) {
+    case Errc::kQueueDoesNotExist:
+      return make_error("QueueDoesNotExist", e.message, "AWS.SimpleQueueService.NonExistentQueue");
+    case Errc::kQueueNameExists:
+      return make_error("QueueNameExists", e.message, "QueueAlreadyExists");
+    case Errc::kInvalidAttributeName: return make_error("InvalidAttributeName", e.message);
+    case Errc::kInvalidAttributeValue: return make_error("InvalidAttributeValue", e.message);
+    case Errc::kInvalidParameterValue: return make_error("InvalidParameterValue", e.message);
+    case Errc::kInvalidMessageContents: return make_error("InvalidMessageContents", e.message);
+    case Errc::kReceiptHandleIsInvalid: return make_error("ReceiptHandleIsInvalid", e.message);
+    case Errc::kMessageNotInflight:
+      return make_error("MessageNotInflight", e.message,
+                        "AWS.SimpleQueueService.MessageNotInflight");
+    case Errc::kOverLimit: return make_error("OverLimit", e.message, {}, 403);
+    case Errc::kPurgeQueueInProgress:
+      return make_error("PurgeQueueInProgress", e.message,
+                        "AWS.SimpleQueueService.PurgeQueueInProgress", 403);
+    case Errc::kUnsupportedOperation:
+      return make_error("UnsupportedOperation", e.message,
+                        "AWS.SimpleQueueService.UnsupportedOperation");
+    case Errc::kInternal: return make_error("InternalError", e.message, {}, 500);
+  }
+  return make_error("InternalError", e.message, {}, 500);
+}
+
+base::Unexpected<AwsError> fail(const Error& e) { return {to_aws(e)}; }
+base::Unexpected<AwsError> fail(AwsError e) { return {std::move(e)}; }
+
+// --- reading the JSON-shaped input (types were checked against the model by the router) ---
+
+const json::value* member(const json::object& o, std::string_view key) {
+  auto it = o.find(key);
+  if (it == o.end() || it->value().is_null()) return nullptr;
+  return &it->value();
+}
+
+std::string get_string(const json::object& o, std::string_view key) {
+  const json::value* v = member(o, key);
+  return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+bool has(const json::object& o, std::string_view key) { return member(o, key) != nullptr; }
+
+std::optional<int64_t> get_int(const json::object& o, std::string_view key) {
+  const json::value* v = member(o, key);
+  if (v == nullptr) return std::nullopt;
+  if (v->is_int64()) return v->as_int64();
+  if (v->is_uint64()) return static_cast<int64_t>(std::min<uint64_t>(v->as_uint64(), INT64_MAX));
+  if (v->is_double()) return static_cast<int64_t>(v->as_double());
+  return std::nullopt;
+}
+
+// Clamps to int so out-of-range values stay out of range for the engine's checks.
+std::optional<int> get_int32(const json::object& o, std::string_view key) {
+  auto v = get_int(o, key);
+  if (!v) return std::nullopt;
+  return static_cast<int>(std::clamp<int64_t>(*v, INT32_MIN, INT32_MAX));
+}
+
+std::vector<std::string> get_string_list(const json::object& o, std::string_view key) {
+  std::vector<std::string> out;
+  if (const json::value* v = member(o, key); v != nullptr && v->is_array()) {
+    for (const auto& e : v->as_array()) {
+      if (e.is_string()) out.emplace_back(e.as_string());
+    }
+  }
+  return out;
+}
+
+std::map<std::string, std::string> get_string_map(const json::object& o, std::string_view key) {
+  std::map<std::string, std::string> out;
+  if (const json::value* v = member(o, key); v != nullptr && v->is_object()) {
+    for (const auto& [k, e] : v->as_object()) {
+      if (e.is_string()) out[std::string(k)] = std::string(e.as_string());
+    }
+  }
+  return out;
+}
+
+base::Result<MessageAttributes, AwsError> get_message_attributes(const json::object& o,
+                                                                 std::string_view key) {
+  MessageAttributes out;
+  const json::value* v = member(o, key);
+  if (v == nullptr || !v->is_object()) return out;
+  for (const auto& [name, value] : v->as_object()) {
+    if (!value.is_object()) continue;
+    const auto& attr = value.as_object();
+    MessageAttributeValue mav;
+    mav.data_type = get_string(attr, "DataType");
+    mav.string_value = get_string(attr, "StringValue");
+    if (has(attr, "BinaryValue")) {
+      auto decoded = base::base64_decode(get_string(attr, "BinaryValue"));
+      if (!decoded) {
+        return fail(make_error("InvalidParameterValue",
+                               "The message attribute '" + std::string(name) +
+                                   "' has an invalid binary value."));
+      }
+      mav.binary_value = std::move(*decoded);
+    }
+    if (mav.data_type.empty()) {
+      return fail(make_error("InvalidParameterValue",
+                             "The message attribute '" + std::string(name) +
+                                 "' must contain non-empty message attribute type."));
+    }
+    out.emplace(std::string(name), std::move(mav));
+  }
+  return out;
+}
+
+json::object encode_message_attributes(const MessageAttributes& attrs) {
+  json::object out;
+  for (const auto& [name, v] : attrs) {
+    json::object a;
+    a["DataType"] = v.data_type;
+    if (v.data_type.rfind("Binary", 0) == 0) {
+      a["BinaryValue"] = base::base64_encode(v.binary_value);
+    } else {
+      a["StringValue"] = v.string_value;
+    }
+    out[name] = std::move(a);
+  }
+  return out;
+}
+
+// Parses a queue URL ("http://host/<account>/<name>") or, as SQS also accepts, a bare path.
+base::Result<QueueId, AwsError> parse_queue_url(std::string_view url, const AwsRequest& r) {
+  std::string_view path = url;
+  if (auto scheme = path.find("://"); scheme != std::string_view::npos) {
+    path.remove_prefix(scheme + 3);
+    auto slash = path.find('/');
+    path = slash == std::string_view::npos ? std::string_view() : path.substr(slash);
+  }
+  while (!path.empty() && path.front() == '/') path.remove_prefix(1);
+  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  auto slash = path.find('/');
+  if (!path.empty() && slash == std::string_view::npos) {
+    return QueueId{r.caller.account, std::string(path)};
+  }
+  if (path.empty() || path.find('/', slash + 1) != std::string_view::npos) {
+    return fail(make_error("InvalidAddress", "The address " + std::string(url) +
+                                                 " is not valid for this endpoint."));
+  }
+  return QueueId{std::string(path.substr(0, slash)), std::string(path.substr(slash + 1))};
+}
+
+base::Result<QueueId, AwsError> queue_of(const AwsRequest& r) {
+  std::string url = get_string(r.input, "QueueUrl");
+  if (url.empty()) {
+    return fail(make_error("MissingParameter", "The request must contain the parameter QueueUrl."));
+  }
+  return parse_queue_url(url, r);
+}
+
+// Runs an engine call that takes a durability callback and waits until its write is synced.
+template <class T, class Call>
+awaitable<Result<T>> durably(Call&& call) {
+  std::optional<Result<T>> result;
+  bool ok = co_await aws::wait_for_callback([&](std::function<void(bool)> done) {
+    result.emplace(call(done));
+    if (!result->ok()) done(true);  // the engine never calls done on failure
+  });
+  if (result->ok() && !ok) co_return error(Errc::kInternal, "storage write failed");
+  co_return std::move(*result);
+}
+
+bool valid_batch_id(std::string_view id) {
+  if (id.empty() || id.size() > 80) return false;
+  for (char c : id) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_')) return false;
+  }
+  return true;
+}
+
+// The batch rules shared by every *Batch action.
+base::Result<const json::array*, AwsError> batch_entries(const json::object& input,
+                                                          std::string_view entry_name) {
+  static const json::array kEmpty;
+  const json::value* v = member(input, "Entries");
+  const json::array* entries = v != nullptr && v->is_array() ? &v->as_array() : &kEmpty;
+  if (entries->empty()) {
+    return fail(make_error("EmptyBatchRequest",
+                           "There should be at least one " + std::string(entry_name) +
+                               " in the request.",
+                           "AWS.SimpleQueueService.EmptyBatchRequest"));
+  }
+  if (entries->size() > kMaxBatchEntries) {
+    return fail(make_error("TooManyEntriesInBatchRequest",
+                           "Maximum number of entries per request are 10. You have sent " +
+                               std::to_string(entries->size()) + ".",
+                           "AWS.SimpleQueueService.TooManyEntriesInBatchRequest"));
+  }
+  std::set<std::string> seen;
+  for (const auto& e : *entries) {
+    std::string id = e.is_object() ? get_string(e.as_object(), "Id") : std::string();
+    if (!valid_batch_id(id)) {
+      return fail(make_error("InvalidBatchEntryId",
+                             "A batch entry id can only contain alphanumeric characters, "
+                             "hyphens and underscores. It can be at most 80 letters long.",
+                             "AWS.SimpleQueueService.InvalidBatchEntryId"));
+    }
+    if (!seen.insert(id).second) {
+      return fail(make_error("BatchEntryIdsNotDistinct", "Id " + id + " repeated.",
+                             "AWS.SimpleQueueService.BatchEntryIdsNotDistinct"));
+    }
+  }
+  return entries;
+}
+
+json::object batch_failure(const std::string& id, const AwsError& e) {
+  json::object f;
+  f["Id"] = id;
+  f["SenderFault"] = e.sender_fault;
+  f["Code"] = e.code;
+  f["Message"] = e.message;
+  return f;
+}
+
+base::Result<SendRequest, AwsError> send_request_of(const json::object& o) {
+  SendRequest req;
+  req.body = get_string(o, "MessageBody");
+  req.delay_seconds = get_int32(o, "DelaySeconds");
+  auto attrs = get_message_attributes(o, "MessageAttributes");
+  if (!attrs) return fail(attrs.error());
+  req.message_attributes = std::move(attrs.value());
+  auto sys = get_message_attributes(o, "MessageSystemAttributes");
+  if (!sys) return fail(sys.error());
+  req.system_attributes = std::move(sys.value());
+  req.message_group_id = get_string(o, "MessageGroupId");
+  req.deduplication_id = get_string(o, "MessageDeduplicationId");
+  return req;
+}
+
+size_t send_request_size(const SendRequest& r) {
+  size_t n = r.body.size();
+  for (const auto& [name, v] : r.message_attributes) {
+    n += name.size() + v.data_type.size() + v.string_value.size() + v.binary_value.size();
+  }
+  return n;
+}
+
+void put_send_result(json::object& out, const SendResult& s) {
+  out["MessageId"] = s.message_id;
+  out["MD5OfMessageBody"] = s.md5_of_body;
+  if (!s.md5_of_message_attributes.empty()) {
+    out["MD5OfMessageAttributes"] = s.md5_of_message_attributes;
+  }
+  if (!s.md5_of_message_system_attributes.empty()) {
+    out["MD5OfMessageSystemAttributes"] = s.md5_of_message_system_attributes;
+  }
+  if (!s.sequence_number.empty()) out["SequenceNumber"] = s.sequence_number;
+}
+
+}  // namespace
+
+// A long poll in progress: the engine's wake-up (any thread) and stop_long_polls() cancel its
+// timer on the poll's own executor.
+struct SqsService::Poller {
+  explicit Poller(asio::any_io_executor ex) : timer(ex) {}
+  asio::steady_timer timer;
+  std::atomic<bool> woken{false};
+  // Takes the shared_ptr so the posted cancel keeps the poller alive.
+  static void wake(const std::shared_ptr<Poller>& p) {
+    p->woken = true;
+    asio::post(p->timer.get_executor(), [p] { p->timer.cancel(); });
+  }
+};
+
+SqsService::SqsService(Engine& engine, ApiOptions options)
+    : engine_(engine), options_(std::move(options)) {}
+
+SqsService::~SqsService() = default;
+
+const aws::ServiceModel& SqsService::model() const { return aws::ServiceModel::get("sqs"); }
+
+void SqsService::stop_long_polls() {
+  stopping_ = true;
+  std::lock_guard lock(pollers_mu_);
+  for (const auto& p : pollers_) Poller::wake(p);
+}
+
+const std::map<std::string, SqsService::Handler, std::less<>>& SqsService::handlers() {
+  static const std::map<std::string, Handler, std::less<>> table = {
+      {"CreateQueue", &SqsService::create_queue},
+      {"DeleteQueue", &SqsService::delete_queue},
+      {"GetQueueUrl", &SqsService::get_queue_url},
+      {"ListQueues", &SqsService::list_queues},
+      {"GetQueueAttributes", &SqsService::get_queue_attributes},
+      {"SetQueueAttributes", &SqsService::set_queue_attributes},
+      {"SendMessage", &SqsService::send_message},
+      {"SendMessageBatch", &SqsService::send_message_batch},
+      {"ReceiveMessage", &SqsService::receive_message},
+      {"DeleteMessage", &SqsService::delete_message},
+      {"DeleteMessageBatch", &SqsService::delete_message_batch},
+      {"ChangeMessageVisibility", &SqsService::change_message_visibility},
+      {"ChangeMessageVisibilityBatch", &SqsService::change_message_visibility_batch},
+      {"PurgeQueue", &SqsService::purge_queue},
+      {"TagQueue", &SqsService::tag_queue},
+      {"UntagQueue", &SqsService::untag_queue},
+      {"ListQueueTags", &SqsService::list_queue_tags},
+  };
+  return table;
+}
+
+void SqsService::adopt_query_path(AwsRequest& r) const {
+  // The Query protocol may address a queue by the request path instead of QueueUrl.
+  if (!has(r.input, "QueueUrl") && r.path.size() > 1 &&
+      std::count(r.path.begin(), r.path.end(), '/') == 2) {
+    r.input["QueueUrl"] = r.path;
+  }
+}
+
+awaitable<ActionResult> SqsService::handle(AwsRequest& r) {
+  auto it = handlers().find(r.action);
+  if (it == handlers().end()) {
+    co_return fail(make_error("UnsupportedOperation",
+                              "The action " + r.action + " is not supported by Ferry yet.",
+                              "AWS.SimpleQueueService.UnsupportedOperation"));
+  }
+  co_return co_await (this->*(it->second))(r);
+}
+
+std::string SqsService::queue_url(const AwsRequest& r, const QueueId& id) const {
+  const std::string& host = r.host.empty() ? options_.default_host : r.host;
+  return "http://" + host + "/" + id.account + "/" + id.name;
+}
+
+awaitable<ActionResult> SqsService::create_queue(AwsRequest& r) {
+  QueueId id{r.caller.account, get_string(r.input, "QueueName")};
+  auto attributes = get_string_map(r.input, "Attributes");
+  auto tags = get_string_map(r.input, "tags");
+  auto result = co_await durably<base::Ok>(
+      [&](auto done) { return engine_.create_queue(id, attributes, tags, done); });
+  if (!result) co_return fail(result.error());
+  json::object out;
+  out["QueueUrl"] = queue_url(r, id);
+  co_return out;
+}
+
+awaitable<ActionResult> SqsService::delete_queue(AwsRequest& r) {
+  auto id = queue_of(r);
+  if (!id) co_return fail(id.error());
+  auto result =
+      co_await durably<base::Ok>([&](auto done) { return engine_.delete_queue(*id, done); });
+  if (!result) co_return fail(result.error());
+  co_return json::object();
+}
+
+awaitable<ActionResult> SqsService::get_queue_url(AwsRequest& r) {
+  std::string account = get_string(r.input, "QueueOwnerAWSAccountId");
+  QueueId id{account.empty() ? r.caller.account : account, get_string(r.input, "QueueName")};
+  if (!engine_.queue_exists(id)) {
+    co_return fail(Error{Errc::kQueueDoesNotExist, "The specified queue does not exist."});
+  }
+  json::object out;
+  out["QueueUrl"] = queue_url(r, id);
+  co_return out;
+}
+
+awaitable<ActionResult> SqsService::list_queues(AwsRequest& r) {
+  auto max_results = get_int(r.input, "MaxResults");
+  if (max_results && (*max_results < 1 || *max_results > 1000)) {
+    co_return fail(make_error("InvalidParameterValue",
+                              "Value " + std::to_string(*max_results) +
+                                  " for parameter MaxResults is invalid. Reason: MaxResults must "
+                                  "be an integer between 1 and 1000."));
+  }
+  std::string after;
+  if (std::string token = get_string(r.input, "NextToken"); !token.empty()) {
+    auto decoded = base::base64_decode(token);
+    if (!decoded || decoded->rfind("q:", 0) != 0) {
+      co_return fail(make_error("InvalidParameterValue", "Invalid NextToken value."));
+    }
+    after = decoded->substr(2);
+  }
+  auto names = engine_.list_queues(r.caller.account, get_string(r.input, "QueueNamePrefix"));
+  size_t limit = max_results ? static_cast<size_t>(*max_results) : 1000;
+  json::array urls;
+  std::string last;
+  bool more = false;
+  for (const auto& name : names) {
+    if (!after.empty() && name <= after) continue;
+    if (urls.size() == limit) {
+      more = true;
+      break;
+    }
+    urls.push_back(json::value(queue_url(r, QueueId{r.caller.account, name})));
+    last = name;
+  }
+  json::object out;
+  if (!urls.empty()) out["QueueUrls"] = std::move(urls);
+  if (more && max_results) out["NextToken"] = base::base64_encode("q:" + last);
+  co_return out;
+}
+
+awaitable<ActionResult> SqsService::get_queue_attributes(AwsRequest& r) {
+  auto id = queue_of(r);
+  if (!id) co_return fail(id.error());
+  auto attrs = engine_.get_queue_attributes(*id, get_string_list(r.input, "AttributeNames"));
+  if (!attrs) co_return fail(attrs.error());
+  json::object out;
+  if (!attrs->empty()) {
+    json::object a;
+    for (const auto& [k, v] : *attrs) a[k] = v;
+    out["Attributes"] = std::move(a);
+  }
+  co_return out;
+}
+
+awaitable<ActionResult> SqsService::set_queue_attributes(AwsRequest& r) {
+  auto id = queue_of(r);
+  if (!id) co_return fail(id.error());
+  auto attributes = get_string_map(r.input, "Attributes");
+  auto result = co_await durably<base::Ok>(
+      [&](auto done) { return engine_.set_queue_attributes(*id, attributes, done); });
+  if (!result) co_return fail(result.error());
+  co_return json::object();
+}
+
+awaitable<ActionResult> SqsService::send_message(AwsRequest& r) {
+  auto id = queue_of(r);
+  if (!id) co_return fail(id.error());
+  auto request = send_request_of(r.input);
+  if (!request) co_return fail(request.error());
+  auto result = co_await durably<SendResult>(
+      [&](auto done) { return engine_.send_message(*id, std::move(request.value()), done); });
+  if (!result) co_return fail(result.error());
+  json::object out;
+  put_send_result(out, *result);
+  co_return out;
+}
+
+awaitable<ActionResult> SqsService::send_message_batch(AwsRequest& r) {
+  auto id = queue_of(r);
+  if (!id) co_return fail(id.error());
+  auto entries = batch_entries(r.input, "SendMessageBatchRequestEntry");
+  if (!entries) co_return fail(entries.error());
+
+  // Entries that fail to decode are answered without reaching the engine.
+  json::array failed;
+  std::vector<SendRequest> requests;
+  std::vector<std::string> ids;
+  size_t total = 0;
+  for (const auto& e : **entries) {
+    const auto& entry = e.as_object();
+    std::string entry_id = get_string(entry, "Id");
+    auto req = send_request_of(entry);
+    if (!req) {
+      failed.push_back(batch_failure(entry_id, req.error()));
+      continue;
+    }
+    total += send_request_size(*req);
+    ids.push_back(std::move(entry_id));
+    requests.push_back(std::move(req.value()));
+  }
+  if (total > kMaxBatchBytes) {
+    co_return fail(make_error("BatchRequestTooLong",
+                              "Batch requests cannot be longer than " +
+                                  std::to_string(kMaxBatchBytes) + " bytes. You have sent " +
+                                  std::to_string(total) + " bytes.",
+                              "AWS.SimpleQueueService.BatchRequestTooLong"));
+  }
+  json::array successful;
+  if (!requests.empty()) {
+    auto results = co_await durably<std::vector<Result<SendResult>>>(
+        [&](auto done) { return engine_.send_messages(*id, std::move(requests), done); });
+    if (!results) co_return fail(results.error());
+    for (size_t i = 0; i < results->size(); ++i) {
+      auto& one = (*results)[i];
+      if (one.ok()) {
+        json::object s;
+        s["Id"] = ids[i];
+        put_send_result(s, one.value());
+        successful.push_back(std::move(s));
+      } else {
+        failed.push_back(batch_failure(ids[i], to_aws(one.error())));
+      }
+    }
+  }
+  json::object out;
+  out["Successful"] = std::move(successful);
+  out["Failed"] = std::move(failed);
+  co_return out;
+}
+
+awaitable<ActionResult> SqsService::receive_message(AwsRequest& r) {
+  auto id = queue_of(r);
+  if (!id) co_return fail(id.error());
+  ReceiveRequest request;
+  if (auto n = get_int32(r.input, "MaxNumberOfMessages")) request.max_messages = *n;
+  request.visibility_timeout = get_int32(r.input, "VisibilityTimeout");
+  request.attribute_names = get_string_list(r.input, "AttributeNames");
+  for (auto& name : get_string_list(r.input, "MessageSystemAttributeNames")) {
+    request.attribute_names.push_back(std::move(name));
+  }
+  request.message_attribute_names = get_string_list(r.input, "MessageAttributeNames");
+
+  std::optional<int> wait = get_int32(r.input, "WaitTimeSeconds");
+  if (wait && (*wait < 0 || *wait > kMaxWaitSeconds)) {
+    co_return fail(make_error("InvalidParameterValue",
+                              "Value " + std::to_string(*wait) +
+                                  " for parameter WaitTimeSeconds is invalid. Reason: Must be >= 0 "
+                                  "and <= 20, if provided."));
+  }
+  if (!wait) {
+    auto attrs = engine_.get_queue_attributes(*id, {"ReceiveMessageWaitTimeSeconds"});
+    if (!attrs) co_return fail(attrs.error());
+    wait = std::atoi((*attrs)["ReceiveMessageWaitTimeSeconds"].c_str());
+  }
+
+  auto received = engine_.receive_messages(*id, request);
+  if (received && received->empty() && *wait > 0 && !stopping_) {
+    // Long poll: watch first, then look again, so a send between the two cannot be missed.
+    auto executor = co_await asio::this_coro::executor;
+    auto poller = std::make_shared<Poller>(executor);
+    {
+      std::lock_guard lock(pollers_mu_);
+      pollers_.insert(poller);
+    }
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(*wait);
+    while (received && received->empty() && !stopping_) {
+      poller->woken = false;
+      auto token = engine_.watch(*id, [poller] { Poller::wake(poller); });
+      if (!token) {
+        received = base::Unexpected<Error>{token.error()};
+        break;
+      }
+      received = engine_.receive_messages(*id, request);
+      if (received && received->empty() && !poller->woken && !stopping_) {
+        auto now = std::chrono::steady_clock::now();
+        if (now >= deadline) {
+          engine_.unwatch(*id, *token);
+          break;
+        }
+        auto wake_at = deadline;
+        if (auto next = engine_.next_visibility_change(*id)) {
+          // Engine time is wall-clock ms; the timer runs on the steady clock.
+          int64_t in_ms = *next - base::SystemClock::instance().now_ms();
+          wake_at = std::min(wake_at, now + std::chrono::milliseconds(std::max<int64_t>(in_ms, 0)));
+        }
+        poller->timer.expires_at(wake_at);
+        co_await poller->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        received = engine_.receive_messages(*id, request);
+      }
+      engine_.unwatch(*id, *token);
+      if (std::chrono::steady_clock::now() >= deadline) break;
+    }
+    std::lock_guard lock(pollers_mu_);
+    pollers_.erase(poller);
+  }
+  if (!received) co_return fail(received.error());
+
+  json::object out;
+  if (!received->empty()) {
+    json::array messages;
+    for (auto& m : *received) {
+      json::object msg;
+      msg["MessageId"] = m.message_id;
+      msg["ReceiptHandle"] = m.receipt_handle;
+      msg["MD5OfBody"] = m.md5_of_body;
+      msg["Body"] = std::move(m.body);
+      if (!m.attributes.empty()) {
+        json::object a;
+        for (const auto& [k, v] : m.attributes) a[k] = v;
+        msg["Attributes"] = std::move(a);
+      }
+      if (!m.message_attributes.empty()) {
+        msg["MD5OfMessageAttributes"] = m.md5_of_message_attributes;
+        msg["MessageAttributes"] = encode_message_attributes(m.message_attributes);
+      }
+      messages.push_back(std::move(msg));
+    }
+    out["Messages"] = std::move(messages);
+  }
+  co_return out;
+}
+
+awaitable<ActionResult> SqsService::delete_message(AwsRequest& r) {
+  auto id = queue_of(r);
+  if (!id) co_return fail(id.error());
+  auto result = engine_.delete_message(*id, get_string(r.input, "ReceiptHandle"));
+  if (!result) co_return fail(result.error());
+  co_return json::object();
+}
+
+awaitable<ActionResult> SqsService::delete_message_batch(AwsRequest& r) {
+  auto id = queue_of(r);
+  if (!id) co_return fail(id.error());
+  if (!engine_.queue_exists(*id)) {
+    co_return fail(Error{Errc::kQueueDoesNotExist, "The specified queue does not exist."});
+  }
+  auto entries = batch_entries(r.input, "DeleteMessageBatchRequestEntry");
+  if (!entries) co_return fail(entries.error());
+  json::array successful, failed;
+  for (const auto& e : **entries) {
+    const auto& entry = e.as_object();
+    std::string entry_id = get_string(entry, "Id");
+    auto result = engine_.delete_message(*id, get_string(entry, "ReceiptHandle"));
+    if (result) {
+      json::object s;
+      s["Id"] = entry_id;
+      successful.push_back(std::move(s));
+    } else {
+      failed.push_back(batch_failure(entry_id, to_aws(result.error())));
+    }
+  }
+  json::object out;
+  out["Successful"] = std::move(successful);
+  out["Failed"] = std::move(failed);
+  co_return out;
+}
+
+awaitable<ActionResult> SqsService::change_message_visibility(AwsRequest& r) {
+  auto id = queue_of(r);
+  if (!id) co_return fail(id.error());
+  auto timeout = get_int32(r.input, "VisibilityTimeout");
+  if (!timeout) {
+    co_return fail(make_error("MissingParameter",
+                              "The request must contain the parameter VisibilityTimeout."));
+  }
+  auto result =
+      engine_.change_message_visibility(*id, get_string(r.input, "ReceiptHandle"), *timeout);
+  if (!result) co_return fail(result.error());
+  co_return json::object();
+}
+
+awaitable<ActionResult> SqsService::change_message_visibility_batch(AwsRequest& r) {
+  auto id = queue_of(r);
+  if (!id) co_return fail(id.error());
+  if (!engine_.queue_exists(*id)) {
+    co_return fail(Error{Errc::kQueueDoesNotExist, "The specified queue does not exist."});
+  }
+  auto entries = batch_entries(r.input, "ChangeMessageVisibilityBatchRequestEntry");
+  if (!entries) co_return fail(entries.error());
+  json::array successful, failed;
+  for (const auto& e : **entries) {
+    const auto& entry = e.as_object();
+    std::string entry_id = get_string(entry, "Id");
+    auto timeout = get_int32(entry, "VisibilityTimeout").value_or(0);
+    auto result =
+        engine_.change_message_visibility(*id, get_string(entry, "ReceiptHandle"), timeout);
+    if (result) {
+      json::object s;
+      s["Id"] = entry_id;
+      successful.push_back(std::move(s));
+    } else {
+      failed.push_back(batch_failure(entry_id, to_aws(result.error())));
+    }
+  }
+  json::object out;
+  out["Successful"] = std::move(successful);
+  out["Failed"] = std::move(failed);
+  co_return out;
+}
+
+awaitable<ActionResult> SqsService::purge_queue(AwsRequest& r) {
+  auto id = queue_of(r);
+  if (!id) co_return fail(id.error());
+  auto result =
+      co_await durably<base::Ok>([&](auto done) { return engine_.purge_queue(*id, done); });
+  if (!result) co_return fail(result.error());
+  co_return json::object();
+}
+
+awaitable<ActionResult> SqsService::tag_queue(AwsRequest& r) {
+  auto id = queue_of(r);
+  if (!id) co_return fail(id.error());
+  auto tags = get_string_map(r.input, "Tags");
+  auto result =
+      co_await durably<base::Ok>([&](auto done) { return engine_.tag_queue(*id, tags, done); });
+  if (!result) co_return fail(result.error());
+  co_return json::object();
+}
+
+awaitable<ActionResult> SqsService::untag_queue(AwsRequest& r) {
+  auto id = queue_of(r);
+  if (!id) co_return fail(id.error());
+  auto keys = get_string_list(r.input, "TagKeys");
+  auto result =
+      co_await durably<base::Ok>([&](auto done) { return engine_.untag_queue(*id, keys, done); });
+  if (!result) co_return fail(result.error());
+  co_return json::object();
+}
+
+awaitable<ActionResult> SqsService::list_queue_tags(AwsRequest& r) {
+  auto id = queue_of(r);
+  if (!id) co_return fail(id.error());
+  auto tags = engine_.list_queue_tags(*id);
+  if (!tags) co_return fail(tags.error());
+  json::object out;
+  if (!tags->empty()) {
+    json::object t;
+    for (const auto& [k, v] : *tags) t[k] = v;
+    out["Tags"] = std::move(t);
+  }
+  co_return out;
+}
+
+}  // namespace ferry::sqs

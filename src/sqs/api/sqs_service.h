@@ -1,0 +1,66 @@
+#pragma once
+// The SQS API: one handler per action that decodes the JSON-shaped input, calls the engine,
+// waits for durability where the action writes, and encodes the JSON-shaped output.
+//
+// Owned by server/. handle() runs on the calling connection's strand; long polls suspend there.
+#include <atomic>
+#include <mutex>
+#include <set>
+
+#include "aws/service.h"
+#include "sqs/engine/engine.h"
+
+namespace ferry::sqs {
+
+struct ApiOptions {
+  // Used for QueueUrl when a request carries no Host header.
+  std::string default_host = "localhost:4566";
+};
+
+class SqsService final : public aws::Service {
+ public:
+  SqsService(Engine& engine, ApiOptions options);
+  ~SqsService() override;
+
+  const aws::ServiceModel& model() const override;
+  std::string_view error_namespace() const override { return "com.amazonaws.sqs"; }
+  boost::asio::awaitable<aws::ActionResult> handle(aws::AwsRequest& request) override;
+  void adopt_query_path(aws::AwsRequest& request) const override;
+
+  // Ends every long poll now (they answer with what they have) and makes new ones return at once.
+  void stop_long_polls();
+
+  struct Poller;
+
+ private:
+  using Handler = boost::asio::awaitable<aws::ActionResult> (SqsService::*)(aws::AwsRequest&);
+  static const std::map<std::string, Handler, std::less<>>& handlers();
+
+  boost::asio::awaitable<aws::ActionResult> create_queue(aws::AwsRequest& r);
+  boost::asio::awaitable<aws::ActionResult> delete_queue(aws::AwsRequest& r);
+  boost::asio::awaitable<aws::ActionResult> get_queue_url(aws::AwsRequest& r);
+  boost::asio::awaitable<aws::ActionResult> list_queues(aws::AwsRequest& r);
+  boost::asio::awaitable<aws::ActionResult> get_queue_attributes(aws::AwsRequest& r);
+  boost::asio::awaitable<aws::ActionResult> set_queue_attributes(aws::AwsRequest& r);
+  boost::asio::awaitable<aws::ActionResult> send_message(aws::AwsRequest& r);
+  boost::asio::awaitable<aws::ActionResult> send_message_batch(aws::AwsRequest& r);
+  boost::asio::awaitable<aws::ActionResult> receive_message(aws::AwsRequest& r);
+  boost::asio::awaitable<aws::ActionResult> delete_message(aws::AwsRequest& r);
+  boost::asio::awaitable<aws::ActionResult> delete_message_batch(aws::AwsRequest& r);
+  boost::asio::awaitable<aws::ActionResult> change_message_visibility(aws::AwsRequest& r);
+  boost::asio::awaitable<aws::ActionResult> change_message_visibility_batch(aws::AwsRequest& r);
+  boost::asio::awaitable<aws::ActionResult> purge_queue(aws::AwsRequest& r);
+  boost::asio::awaitable<aws::ActionResult> tag_queue(aws::AwsRequest& r);
+  boost::asio::awaitable<aws::ActionResult> untag_queue(aws::AwsRequest& r);
+  boost::asio::awaitable<aws::ActionResult> list_queue_tags(aws::AwsRequest& r);
+
+  std::string queue_url(const aws::AwsRequest& r, const QueueId& id) const;
+
+  Engine& engine_;
+  ApiOptions options_;
+  std::atomic<bool> stopping_{false};
+  std::mutex pollers_mu_;
+  std::set<std::shared_ptr<Poller>> pollers_;
+};
+
+}  // namespace ferry::sqs

@@ -1,0 +1,235 @@
+#include "sqs/engine/queue.h"
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <cassert>
+#include <functional>
+
+namespace ferry::sqs {
+
+namespace json = boost::json;
+
+uint32_t MessageMeta::to_offset(int64_t ms) const {
+  const int64_t offset = std::clamp<int64_t>(ms - sent_ms, 0, UINT32_MAX - 1);
+  return static_cast<uint32_t>(offset + 1);
+}
+
+MessageMeta* MessageIndex::find(uint64_t seq) {
+  auto it = std::lower_bound(messages_.begin(), messages_.end(), seq,
+                             [](const MessageMeta& m, uint64_t s) { return m.seq < s; });
+  if (it == messages_.end() || it->seq != seq || it->status == MessageStatus::kDead) {
+    return nullptr;
+  }
+  return &*it;
+}
+
+void MessageIndex::count(MessageStatus s, int delta) {
+  switch (s) {
+    case MessageStatus::kVisible:
+      visible_n_ += delta;
+      break;
+    case MessageStatus::kDelayed:
+      delayed_n_ += delta;
+      break;
+    case MessageStatus::kInflight:
+      inflight_n_ += delta;
+      break;
+    case MessageStatus::kDead:
+      break;
+  }
+}
+
+MessageMeta& MessageIndex::add(MessageMeta meta) {
+  assert(messages_.empty() || messages_.back().seq < meta.seq);
+  assert(meta.status != MessageStatus::kDead);
+  MessageMeta& m = messages_.emplace_back(std::move(meta));
+  ++live_;
+  count(m.status, +1);
+  if (m.status == MessageStatus::kVisible) {
+    visible_.push_back(m.seq);
+    std::push_heap(visible_.begin(), visible_.end(), std::greater<>());
+  } else {
+    timers_.push_back({m.visible_at_ms, m.seq});
+    std::push_heap(timers_.begin(), timers_.end(), std::greater<>());
+  }
+  return m;
+}
+
+bool MessageIndex::timer_valid(const Timer& t) {
+  MessageMeta* m = find(t.seq);
+  return m && (m->status == MessageStatus::kDelayed || m->status == MessageStatus::kInflight) &&
+         m->visible_at_ms == t.at;
+}
+
+void MessageIndex::maintain(int64_t now_ms) {
+  while (!messages_.empty() && messages_.front().status == MessageStatus::kDead) {
+    messages_.pop_front();
+    --dead_;
+  }
+  while (!timers_.empty() && timers_.front().at <= now_ms) {
+    std::pop_heap(timers_.begin(), timers_.end(), std::greater<>());
+    const Timer t = timers_.back();
+    timers_.pop_back();
+    if (!timer_valid(t)) continue;
+    MessageMeta* m = find(t.seq);
+    count(m->status, -1);
+    m->status = MessageStatus::kVisible;
+    count(m->status, +1);
+    visible_.push_back(m->seq);
+    std::push_heap(visible_.begin(), visible_.end(), std::greater<>());
+  }
+  compact();
+}
+
+void MessageIndex::compact() {
+  // Amortized O(1): each rebuild is linear in what it keeps and runs only once the stale part
+  // is at least as large.
+  constexpr size_t kSlack = 1024;
+  if (dead_ > live_ + kSlack) {
+    std::erase_if(messages_, [](const MessageMeta& m) { return m.status == MessageStatus::kDead; });
+    dead_ = 0;
+  }
+  if (visible_.size() > 2 * visible_n_ + kSlack) {
+    std::erase_if(visible_, [this](uint64_t seq) {
+      MessageMeta* m = find(seq);
+      return !m || m->status != MessageStatus::kVisible;
+    });
+    std::make_heap(visible_.begin(), visible_.end(), std::greater<>());
+  }
+  if (timers_.size() > 2 * (inflight_n_ + delayed_n_) + kSlack) {
+    std::erase_if(timers_, [this](const Timer& t) { return !timer_valid(t); });
+    std::make_heap(timers_.begin(), timers_.end(), std::greater<>());
+  }
+}
+
+MessageMeta* MessageIndex::pop_visible() {
+  while (!visible_.empty()) {
+    std::pop_heap(visible_.begin(), visible_.end(), std::greater<>());
+    const uint64_t seq = visible_.back();
+    visible_.pop_back();
+    MessageMeta* m = find(seq);
+    if (m && m->status == MessageStatus::kVisible) return m;
+  }
+  return nullptr;
+}
+
+void MessageIndex::push_visible(MessageMeta& m) {
+  assert(m.status == MessageStatus::kVisible);
+  visible_.push_back(m.seq);
+  std::push_heap(visible_.begin(), visible_.end(), std::greater<>());
+}
+
+void MessageIndex::set_invisible(MessageMeta& m, int64_t until_ms, MessageStatus status) {
+  assert(status == MessageStatus::kDelayed || status == MessageStatus::kInflight);
+  count(m.status, -1);
+  m.status = status;
+  count(m.status, +1);
+  m.visible_at_ms = until_ms;
+  timers_.push_back({until_ms, m.seq});
+  std::push_heap(timers_.begin(), timers_.end(), std::greater<>());
+}
+
+void MessageIndex::set_visible(MessageMeta& m, int64_t now_ms) {
+  assert(m.status == MessageStatus::kDelayed || m.status == MessageStatus::kInflight);
+  count(m.status, -1);
+  m.status = MessageStatus::kVisible;
+  count(m.status, +1);
+  m.visible_at_ms = now_ms;
+  push_visible(m);
+}
+
+void MessageIndex::remove(MessageMeta& m) {
+  assert(m.status != MessageStatus::kDead);
+  count(m.status, -1);
+  m.status = MessageStatus::kDead;
+  if (m.payload) {
+    cache_bytes_ -= cache_cost(m.payload->size());
+    m.payload.reset();
+  }
+  --live_;
+  ++dead_;
+}
+
+std::optional<int64_t> MessageIndex::next_visibility_change() {
+  while (!timers_.empty() && !timer_valid(timers_.front())) {
+    std::pop_heap(timers_.begin(), timers_.end(), std::greater<>());
+    timers_.pop_back();
+  }
+  if (timers_.empty()) return std::nullopt;
+  return timers_.front().at;
+}
+
+void MessageIndex::clear() {
+  int64_t freed = 0;
+  for (auto& m : messages_) {
+    if (m.payload) freed += cache_cost(m.payload->size());
+  }
+  cache_bytes_ -= freed;
+  // Swap with empties so the memory is returned, not just the size reset.
+  std::deque<MessageMeta>().swap(messages_);
+  std::vector<uint64_t>().swap(visible_);
+  std::vector<Timer>().swap(timers_);
+  live_ = dead_ = visible_n_ = inflight_n_ = delayed_n_ = 0;
+}
+
+std::string encode_queue_record(const Queue& q) {
+  json::object o;
+  o["account"] = q.id.account;
+  o["name"] = q.id.name;
+  o["incarnation"] = q.incarnation;
+  o["created"] = q.created_s;
+  o["modified"] = q.modified_s;
+  if (q.last_purge_ms != kNeverPurged) o["last_purge_ms"] = q.last_purge_ms;
+  json::object attrs;
+  for (const auto& [k, v] : settable_attributes(q.config)) attrs[k] = v;
+  o["attributes"] = std::move(attrs);
+  json::object tags;
+  for (const auto& [k, v] : q.tags) tags[k] = v;
+  o["tags"] = std::move(tags);
+  return json::serialize(o);
+}
+
+bool decode_queue_record(std::string_view data, QueueRecord* r) {
+  boost::system::error_code ec;
+  json::value v = json::parse(data, ec);
+  if (ec || !v.is_object()) return false;
+  const json::object& o = v.as_object();
+  auto str = [&](std::string_view k, std::string* out) {
+    const json::value* x = o.if_contains(k);
+    if (!x || !x->is_string()) return false;
+    *out = std::string(x->as_string());
+    return true;
+  };
+  auto num = [&](std::string_view k, int64_t* out) {
+    const json::value* x = o.if_contains(k);
+    if (!x) return false;
+    if (x->is_int64())
+      *out = x->as_int64();
+    else if (x->is_uint64())
+      *out = static_cast<int64_t>(x->as_uint64());
+    else
+      return false;
+    return true;
+  };
+  auto map = [&](std::string_view k, std::map<std::string, std::string>* out) {
+    const json::value* x = o.if_contains(k);
+    if (!x || !x->is_object()) return false;
+    for (const auto& [key, val] : x->as_object()) {
+      if (!val.is_string()) return false;
+      (*out)[std::string(key)] = std::string(val.as_string());
+    }
+    return true;
+  };
+  int64_t incarnation = 0;
+  if (!str("account", &r->id.account) || !str("name", &r->id.name) ||
+      !num("incarnation", &incarnation) || !num("created", &r->created_s) ||
+      !num("modified", &r->modified_s) || !map("attributes", &r->attributes) ||
+      !map("tags", &r->tags)) {
+    return false;
+  }
+  r->incarnation = static_cast<uint64_t>(incarnation);
+  if (!num("last_purge_ms", &r->last_purge_ms)) r->last_purge_ms = kNeverPurged;
+  return true;
+}
+
+}  // namespace ferry::sqs

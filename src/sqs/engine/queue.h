@@ -1,0 +1,163 @@
+#pragma once
+// One queue's in-memory state: configuration, tags, and the index of its messages.
+// Owned by Engine (std::shared_ptr, so a request in progress keeps a queue alive while
+// delete_queue drops it from the directory). Every field below `mu` is guarded by `mu`; any
+// thread may take it.
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <limits>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sqs/engine/attributes.h"
+#include "sqs/engine/engine.h"
+
+namespace ferry::sqs {
+
+enum class MessageStatus : uint8_t { kVisible, kDelayed, kInflight, kDead };
+
+// What a cached payload costs against EngineOptions::body_cache_bytes: its bytes plus the
+// string object and allocator overhead.
+inline int64_t cache_cost(size_t payload_bytes) { return static_cast<int64_t>(payload_bytes) + 64; }
+
+// Per-message metadata, kept small: a backlog of millions of messages lives in memory as
+// these, while bodies may stay in the store.
+struct MessageMeta {
+  uint64_t seq = 0;
+  int64_t sent_ms = 0;
+  int64_t visible_at_ms = 0;  // when a delayed or in-flight message becomes visible
+  uint32_t receive_count = 0;
+  // Receive times as milliseconds after sent_ms, plus one (0 = never received): a message
+  // lives at most 14 days, well within 32 bits.
+  uint32_t first_receive_offset = 0;
+  uint32_t last_receive_offset = 0;
+  MessageStatus status = MessageStatus::kVisible;
+  std::unique_ptr<std::string> payload;  // the encoded payload while cached, else null
+
+  int64_t first_receive_ms() const { return from_offset(first_receive_offset); }
+  int64_t last_receive_ms() const { return from_offset(last_receive_offset); }
+  uint32_t to_offset(int64_t ms) const;
+  int64_t from_offset(uint32_t offset) const { return offset == 0 ? 0 : sent_ms + offset - 1; }
+};
+static_assert(sizeof(MessageMeta) == 48, "per-message memory is a budget");
+
+// The messages of one queue, indexed for SQS's operations. Not thread-safe: the owning
+// Queue's mutex guards it.
+//
+// Messages are held in send (sequence) order in a deque, found by binary search; deleted ones
+// become tombstones that are dropped from the front and compacted away when they outnumber
+// live ones. Visible messages are found through a min-heap of sequence numbers (oldest first),
+// delayed and in-flight ones through a min-heap of (visible_at, seq). Both heaps are lazy:
+// an entry is ignored if its message is gone or has moved on, and they are rebuilt when stale
+// entries dominate.
+//
+// Pointers returned by find()/pop_visible() stay valid until the next maintain() or clear().
+class MessageIndex {
+ public:
+  // cache_bytes: the engine-wide count of cached payload bytes, decremented as cached
+  // messages leave.
+  explicit MessageIndex(std::atomic<int64_t>& cache_bytes) : cache_bytes_(cache_bytes) {}
+  ~MessageIndex() { clear(); }
+  MessageIndex(const MessageIndex&) = delete;
+  MessageIndex& operator=(const MessageIndex&) = delete;
+
+  // The live message with this sequence number, or null.
+  MessageMeta* find(uint64_t seq);
+  // Adds a message whose seq exceeds every seq added before; its status must be kVisible,
+  // kDelayed or kInflight.
+  MessageMeta& add(MessageMeta meta);
+  // Drops tombstones at the front, makes due messages visible, rebuilds stale structures.
+  void maintain(int64_t now_ms);
+  // The next visible message (lowest seq), taken off the visible heap. The caller must then
+  // call set_invisible(), remove() or push_visible() on it.
+  MessageMeta* pop_visible();
+  void push_visible(MessageMeta& m);
+  void set_invisible(MessageMeta& m, int64_t until_ms, MessageStatus status);
+  // An invisible message becomes visible now.
+  void set_visible(MessageMeta& m, int64_t now_ms);
+  void remove(MessageMeta& m);
+  // Removes live messages sent at or before cutoff_ms, calling fn(seq) for each. Relies on
+  // sent_ms growing with seq, which holds since both are taken under the queue's mutex.
+  template <class Fn>
+  void expire(int64_t cutoff_ms, Fn&& fn) {
+    for (auto& m : messages_) {
+      if (m.status == MessageStatus::kDead) continue;
+      if (m.sent_ms > cutoff_ms) break;
+      fn(m.seq);
+      remove(m);
+    }
+  }
+  // The earliest time a delayed or in-flight message becomes visible.
+  std::optional<int64_t> next_visibility_change();
+  void clear();
+
+  size_t visible() const { return visible_n_; }
+  size_t inflight() const { return inflight_n_; }
+  size_t delayed() const { return delayed_n_; }
+  size_t size() const { return live_; }
+
+ private:
+  struct Timer {
+    int64_t at;
+    uint64_t seq;
+    bool operator>(const Timer& o) const { return at != o.at ? at > o.at : seq > o.seq; }
+  };
+  void count(MessageStatus s, int delta);
+  bool timer_valid(const Timer& t);
+  void compact();
+
+  std::atomic<int64_t>& cache_bytes_;
+  std::deque<MessageMeta> messages_;
+  std::vector<uint64_t> visible_;  // min-heap (std::greater)
+  std::vector<Timer> timers_;      // min-heap (std::greater)
+  size_t live_ = 0, dead_ = 0;
+  size_t visible_n_ = 0, inflight_n_ = 0, delayed_n_ = 0;
+};
+
+inline constexpr int64_t kNeverPurged = std::numeric_limits<int64_t>::min() / 2;
+
+struct Queue {
+  Queue(QueueId queue_id, std::string queue_arn, uint64_t queue_incarnation,
+        std::atomic<int64_t>& cache_bytes)
+      : id(std::move(queue_id)),
+        arn(std::move(queue_arn)),
+        incarnation(queue_incarnation),
+        messages(cache_bytes) {}
+
+  const QueueId id;
+  const std::string arn;
+  // Unique across the store's lifetime: keys of this queue's messages start with it.
+  const uint64_t incarnation;
+
+  std::mutex mu;
+  bool deleted = false;
+  QueueConfig config;
+  TagMap tags;
+  int64_t created_s = 0;
+  int64_t modified_s = 0;
+  int64_t last_purge_ms = kNeverPurged;
+  MessageIndex messages;
+  std::map<uint64_t, std::function<void()>> watchers;  // token -> wake
+};
+
+// The queue record persisted under codec::queue_key().
+struct QueueRecord {
+  QueueId id;
+  uint64_t incarnation = 0;
+  AttributeMap attributes;  // settable attributes, as settable_attributes() gives them
+  TagMap tags;
+  int64_t created_s = 0;
+  int64_t modified_s = 0;
+  int64_t last_purge_ms = kNeverPurged;
+};
+// Call with q.mu held.
+std::string encode_queue_record(const Queue& q);
+bool decode_queue_record(std::string_view data, QueueRecord* record);
+
+}  // namespace ferry::sqs
