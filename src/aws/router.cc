@@ -47,8 +47,11 @@ http::Response encode_error(const http::Request& req, Protocol protocol, const S
     res.set(bhttp::field::content_type, protocol == Protocol::kJson11 ? kJson11 : kJson10);
     // awsQueryCompatible services (SQS) also carry the Query error code in a header, which
     // the SDKs prefer over __type.
-    res.set("x-amzn-query-error",
-            e.wire_query_code() + (e.sender_fault ? ";Sender" : ";Receiver"));
+    if (service != nullptr && service->model().aws_query_compatible() &&
+        e.code != "UnknownOperationException") {
+      res.set("x-amzn-query-error",
+              e.wire_query_code() + (e.sender_fault ? ";Sender" : ";Receiver"));
+    }
     json::object body;
     body["__type"] = json_type(service, e);
     if (!e.message.empty()) body["message"] = e.message;

@@ -3,6 +3,7 @@
 #include <emmintrin.h>
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstring>
 #include <map>
@@ -58,16 +59,70 @@ struct SvEq {
   using is_transparent = void;
   bool operator()(std::string_view a, std::string_view b) const noexcept { return a == b; }
 };
-using StrTable = std::unordered_map<std::string, uint32_t, SvHash, SvEq>;
+using StrMap = std::unordered_map<std::string, uint32_t, SvHash, SvEq>;
+
+// Immutable string -> slot table: open addressing over cells that keep the full hash, keys in
+// one arena; a lookup usually touches one cell and one key.
+class StrTable {
+ public:
+  bool empty() const { return cells_.empty(); }
+  void build(const StrMap& m) {
+    if (m.empty()) return;
+    std::size_t n = 8;
+    while (n < 2 * m.size()) n *= 2;
+    cells_.assign(n, Cell{});
+    mask_ = n - 1;
+    for (const auto& [k, slot] : m) {
+      uint64_t h = SvHash{}(k);
+      std::size_t i = h & mask_;
+      while (cells_[i].slot != kNone) i = (i + 1) & mask_;
+      cells_[i] =
+          Cell{h, static_cast<uint32_t>(arena_.size()), static_cast<uint32_t>(k.size()), slot};
+      arena_ += k;
+    }
+  }
+  uint32_t find(std::string_view k) const {
+    uint64_t h = SvHash{}(k);
+    for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
+      const Cell& c = cells_[i];
+      if (c.slot == kNone) return kNone;
+      if (c.hash == h && c.len == k.size() &&
+          std::memcmp(arena_.data() + c.off, k.data(), c.len) == 0)
+        return c.slot;
+    }
+  }
+
+ private:
+  struct Cell {
+    uint64_t hash = 0;
+    uint32_t off = 0, len = 0;
+    uint32_t slot = kNone;
+  };
+  std::vector<Cell> cells_;
+  std::string arena_;
+  std::size_t mask_ = 0;
+};
 
 // A byte trie whose nodes carry hit slots; walking a value visits every node on its path.
 struct Trie {
   struct Node {
     uint32_t slot = kNone;
+    uint32_t dense = kNone;  // index into `dense` (256 children) for nodes with many children
     std::vector<std::pair<unsigned char, uint32_t>> next;  // sorted by byte
   };
   std::vector<Node> nodes;
+  std::vector<std::array<uint32_t, 256>> dense;
   bool empty() const { return nodes.empty(); }
+
+  void build_dense() {
+    for (auto& n : nodes) {
+      if (n.next.size() <= 6) continue;
+      n.dense = static_cast<uint32_t>(dense.size());
+      dense.emplace_back();
+      dense.back().fill(kNone);
+      for (const auto& [c, to] : n.next) dense.back()[c] = to;
+    }
+  }
 
   uint32_t insert(std::string_view key, bool reversed) {
     if (nodes.empty()) nodes.emplace_back();
@@ -95,14 +150,18 @@ struct Trie {
     if (nodes[0].slot != kNone) f(nodes[0].slot);
     for (std::size_t i = 0; i < s.size(); ++i) {
       unsigned char c = static_cast<unsigned char>(reversed ? s[s.size() - 1 - i] : s[i]);
-      const auto& nx = nodes[n].next;
+      const Node& nd = nodes[n];
       uint32_t to = kNone;
-      for (const auto& e : nx) {
-        if (e.first == c) {
-          to = e.second;
-          break;
+      if (nd.dense != kNone) {
+        to = dense[nd.dense][c];
+      } else {
+        for (const auto& e : nd.next) {
+          if (e.first == c) {
+            to = e.second;
+            break;
+          }
+          if (e.first > c) break;
         }
-        if (e.first > c) break;
       }
       if (to == kNone) return;
       n = to;
@@ -183,7 +242,8 @@ struct RangeIndex {
 
 struct Leaf {
   uint32_t exists_slot = kNone;
-  std::vector<uint32_t> absent;  // alternatives with exists:false on this path
+  std::vector<uint32_t> absent;      // alternatives with exists:false on this path
+  StrMap exact_build, folded_build;  // while building
   StrTable exact, folded;
   Trie prefix, suffix, fprefix, fsuffix;
   std::unordered_map<int64_t, uint32_t> num;     // in-range numbers by quantised value
@@ -342,7 +402,14 @@ class Builder {
     for (auto& n : m_.nodes)
       std::sort(n.children.begin(), n.children.end(),
                 [](const auto& a, const auto& b) { return a.first < b.first; });
-    for (auto& l : m_.leaves) l.ranges.build_index();
+    for (auto& l : m_.leaves) {
+      l.ranges.build_index();
+      l.exact.build(l.exact_build);
+      l.folded.build(l.folded_build);
+      StrMap().swap(l.exact_build);
+      StrMap().swap(l.folded_build);
+      for (Trie* t : {&l.prefix, &l.suffix, &l.fprefix, &l.fsuffix}) t->build_dense();
+    }
   }
 
  private:
@@ -354,7 +421,7 @@ class Builder {
     if (slot == kNone) slot = new_slot();
     slot_hits_[slot].push_back(h);
   }
-  void add_to(StrTable& t, const std::string& key, Hit h) {
+  void add_to(StrMap& t, const std::string& key, Hit h) {
     auto it = t.find(key);
     if (it == t.end()) it = t.emplace(key, new_slot()).first;
     slot_hits_[it->second].push_back(h);
@@ -389,7 +456,7 @@ class Builder {
       case Op::kLiteral:
         switch (p.literal.type) {
           case Literal::Type::kString:
-            add_to(leaf.exact, p.literal.text, h);
+            add_to(leaf.exact_build, p.literal.text, h);
             break;
           case Literal::Type::kNumber: {
             const Number& n = p.literal.number;
@@ -417,7 +484,7 @@ class Builder {
         break;
       case Op::kEqualsIgnoreCase:
         leaf.need_fold = true;
-        add_to(leaf.folded, p.text, h);
+        add_to(leaf.folded_build, p.text, h);
         break;
       case Op::kPrefixIgnoreCase:
         leaf.need_fold = true;
@@ -868,12 +935,6 @@ class Run {
       in_str = (inside >> 63) != 0;
       uint64_t open = (eq64(q, '{') | eq64(q, '[')) & ~inside;
       uint64_t close = (eq64(q, '}') | eq64(q, ']')) & ~inside;
-      int nc = std::popcount(close);
-      if (nc < depth) {
-        depth += std::popcount(open) - nc;
-        q += 64;
-        continue;
-      }
       for (uint64_t bits = open | close; bits; bits &= bits - 1) {
         int i = std::countr_zero(bits);
         if ((open >> i) & 1) {
@@ -931,8 +992,8 @@ class Run {
   void on_string(const Leaf& leaf, std::string_view s) {
     presence(leaf);
     if (!leaf.exact.empty()) {
-      auto it = leaf.exact.find(s);
-      if (it != leaf.exact.end()) emit(it->second);
+      uint32_t slot = leaf.exact.find(s);
+      if (slot != kNone) emit(slot);
     }
     auto em = [this](uint32_t slot) { emit(slot); };
     if (!leaf.prefix.empty()) leaf.prefix.walk(s, false, em);
@@ -943,8 +1004,8 @@ class Run {
       fold_case_into(s, s_.fold);
       folded = s_.fold;
       if (!leaf.folded.empty()) {
-        auto it = leaf.folded.find(folded);
-        if (it != leaf.folded.end()) emit(it->second);
+        uint32_t slot = leaf.folded.find(folded);
+        if (slot != kNone) emit(slot);
       }
       if (!leaf.fprefix.empty()) leaf.fprefix.walk(folded, false, em);
       if (!leaf.fsuffix.empty()) leaf.fsuffix.walk(folded, true, em);

@@ -252,6 +252,10 @@ json::object batch_failure(const std::string& id, const AwsError& e) {
 base::Result<SendRequest, AwsError> send_request_of(const json::object& o) {
   SendRequest req;
   req.body = get_string(o, "MessageBody");
+  if (req.body.empty()) {
+    return fail(
+        make_error("MissingParameter", "The request must contain the parameter MessageBody."));
+  }
   req.delay_seconds = get_int32(o, "DelaySeconds");
   auto attrs = get_message_attributes(o, "MessageAttributes");
   if (!attrs) return fail(attrs.error());
@@ -551,6 +555,7 @@ awaitable<ActionResult> SqsService::receive_message(AwsRequest& r) {
       pollers_.insert(poller);
     }
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(*wait);
+    spdlog::debug("{} long poll on {}/{} for {}s", r.request_id, id->account, id->name, *wait);
     while (received && received->empty() && !stopping_) {
       poller->woken = false;
       auto token = engine_.watch(*id, [poller] { Poller::wake(poller); });
