@@ -245,16 +245,20 @@ void strip_nulls(json::value& v) {
 
 }  // namespace
 
-Result<base::Ok> validate_json_input(const ServiceModel& /*model*/, const Operation& op,
+Result<base::Ok> validate_json_input(const ServiceModel& model, const Operation& op,
                                      const json::value& input) {
   if (!input.is_object()) {
     if (input.is_array()) return serialization(unexpected_start(input));
     return serialization("");
   }
+  return validate_json_input(model, op, input.get_object());
+}
+
+Result<base::Ok> validate_json_input(const ServiceModel& /*model*/, const Operation& op,
+                                     const json::object& input) {
   if (op.input == nullptr) return base::Ok{};
-  const json::object& obj = input.get_object();
-  if (auto r = check_structure_types(*op.input, obj); !r) return r;
-  return check_structure_required(*op.input, obj, WirePath{});
+  if (auto r = check_structure_types(*op.input, input); !r) return r;
+  return check_structure_required(*op.input, input, WirePath{});
 }
 
 Result<json::object> parse_json_input(const ServiceModel& model, const Operation& op,

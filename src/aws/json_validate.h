@@ -24,6 +24,9 @@ namespace ferry::aws {
 // of `op`. The body must be a JSON object.
 Result<base::Ok> validate_json_input(const ServiceModel& model, const Operation& op,
                                      const boost::json::value& input);
+// The same for an object (what decode_query returns), without copying it into a value.
+Result<base::Ok> validate_json_input(const ServiceModel& model, const Operation& op,
+                                     const boost::json::object& input);
 
 // Parses a JSON-protocol request body and validates it. An empty body is {}. A body that is not
 // JSON is a SerializationException without message; a JSON array "Start of list found where not

@@ -353,13 +353,15 @@ Result<json::value> decode_map(const Shape& shape, const MemberRef& ref, const N
 
 Result<json::object> decode_structure(const Shape& shape, const Node& node, const WirePath& path) {
   json::object out;
-  std::vector<std::string_view> claimed;
-  for (const MemberRef& m : shape.members) {
+  for (auto m_it = shape.members.begin(); m_it != shape.members.end(); ++m_it) {
+    const MemberRef& m = *m_it;
     std::string_view wire = m.query_name();
     // Two members with one wire name (SQS ReceiveMessage: AttributeNames and its successor
     // MessageSystemAttributeNames are both AttributeName.N): the first in model order takes it.
-    if (std::find(claimed.begin(), claimed.end(), wire) != claimed.end()) continue;
-    claimed.push_back(wire);
+    if (std::any_of(shape.members.begin(), m_it,
+                    [&](const MemberRef& earlier) { return earlier.query_name() == wire; })) {
+      continue;
+    }
     const Node* child = node.child(wire);
     if (child == nullptr) {
       // botocore sends an empty list as "Name=" under the member's own name.
