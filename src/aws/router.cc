@@ -39,10 +39,10 @@ http::Response encode_error(const http::Request& req, Protocol protocol, const S
   if (protocol == Protocol::kQuery) {
     res.set(bhttp::field::content_type, "text/xml");
     const char* type = e.sender_fault ? "Sender" : "Receiver";
-    res.body() = service != nullptr ? encode_query_error(service->model(), type,
-                                                         e.wire_query_code(), e.message, request_id)
-                                    : encode_query_error(type, e.wire_query_code(), e.message,
-                                                         request_id);
+    res.body() =
+        service != nullptr
+            ? encode_query_error(service->model(), type, e.wire_query_code(), e.message, request_id)
+            : encode_query_error(type, e.wire_query_code(), e.message, request_id);
   } else {
     res.set(bhttp::field::content_type, protocol == Protocol::kJson11 ? kJson11 : kJson10);
     // awsQueryCompatible services (SQS) also carry the Query error code in a header, which
@@ -140,8 +140,9 @@ boost::asio::awaitable<http::Response> Router::route(http::Request& req) {
   std::vector<std::pair<std::string, std::string>> params;
 
   auto fail_with = [&](AwsError e) -> http::Response {
-    spdlog::debug("{} {} {} -> {} {}", request.request_id, request.action.empty() ? "-" : request.action,
-                  request.path, e.http_status, e.wire_query_code());
+    spdlog::debug("{} {} {} -> {} {}", request.request_id,
+                  request.action.empty() ? "-" : request.action, request.path, e.http_status,
+                  e.wire_query_code());
     return encode_error(req, request.protocol, service, e, request.request_id);
   };
 
@@ -155,11 +156,21 @@ boost::asio::awaitable<http::Response> Router::route(http::Request& req) {
     service = by_target_prefix(prefix);
     request.caller = auth_.identify(req[bhttp::field::authorization], {});
     if (service == nullptr) {
-      co_return fail_with(AwsError{"UnknownOperationException", "", 400, true, {}, "com.amazon.coral.service#UnknownOperationException"});
+      co_return fail_with(AwsError{"UnknownOperationException",
+                                   "",
+                                   400,
+                                   true,
+                                   {},
+                                   "com.amazon.coral.service#UnknownOperationException"});
     }
     operation = service->model().operation(request.action);
     if (operation == nullptr) {
-      co_return fail_with(AwsError{"UnknownOperationException", "", 400, true, {}, "com.amazon.coral.service#UnknownOperationException"});
+      co_return fail_with(AwsError{"UnknownOperationException",
+                                   "",
+                                   400,
+                                   true,
+                                   {},
+                                   "com.amazon.coral.service#UnknownOperationException"});
     }
     auto input = parse_json_input(service->model(), *operation, req.body());
     if (!input) co_return fail_with(from_protocol(input.error()));
@@ -174,16 +185,21 @@ boost::asio::awaitable<http::Response> Router::route(http::Request& req) {
         auth_.identify(req[bhttp::field::authorization], param(params, "X-Amz-Credential"));
     service = for_query(request.caller, param(params, "Version"), request.path, request.action);
     if (service == nullptr) {
-      co_return fail_with(AwsError{"InvalidAction", "No service handles this request.", 400, true, {}, {}});
+      co_return fail_with(
+          AwsError{"InvalidAction", "No service handles this request.", 400, true, {}, {}});
     }
     if (request.action.empty()) {
       co_return fail_with(AwsError{"MissingAction", "Missing Action", 400, true, {}, {}});
     }
     operation = service->model().operation(request.action);
     if (operation == nullptr) {
-      co_return fail_with(AwsError{"InvalidAction",
-                                   "The action " + request.action + " is not valid for this endpoint.",
-                                   400, true, {}, {}});
+      co_return fail_with(
+          AwsError{"InvalidAction",
+                   "The action " + request.action + " is not valid for this endpoint.",
+                   400,
+                   true,
+                   {},
+                   {}});
     }
     auto decoded = decode_query(service->model(), *operation, params);
     if (!decoded) co_return fail_with(from_protocol(decoded.error()));
@@ -201,11 +217,10 @@ boost::asio::awaitable<http::Response> Router::route(http::Request& req) {
   res.set(bhttp::field::server, "ferry");
   if (request.protocol == Protocol::kQuery) {
     res.set(bhttp::field::content_type, "text/xml");
-    res.body() = encode_query_response(service->model(), *operation, result.value(),
-                                       request.request_id);
+    res.body() =
+        encode_query_response(service->model(), *operation, result.value(), request.request_id);
   } else {
-    res.set(bhttp::field::content_type,
-            request.protocol == Protocol::kJson11 ? kJson11 : kJson10);
+    res.set(bhttp::field::content_type, request.protocol == Protocol::kJson11 ? kJson11 : kJson10);
     res.body() = json::serialize(result.value());
   }
   if (spdlog::should_log(spdlog::level::debug)) {

@@ -28,7 +28,7 @@ struct AwsRequest {
 
 // An error as AWS puts it on the wire.
 struct AwsError {
-  std::string code;        // JSON __type suffix and Query code when query_code is empty
+  std::string code;  // JSON __type suffix and Query code when query_code is empty
   std::string message;
   int http_status = 400;
   bool sender_fault = true;

@@ -42,8 +42,7 @@ TEST(Xml, EscapesSpecialCharacters) {
   w.open("A", "ns");
   w.leaf("B", "<&>\"'");
   w.close();
-  EXPECT_EQ(w.str(),
-            "<?xml version=\"1.0\"?><A xmlns=\"ns\"><B>&lt;&amp;&gt;&quot;&apos;</B></A>");
+  EXPECT_EQ(w.str(), "<?xml version=\"1.0\"?><A xmlns=\"ns\"><B>&lt;&amp;&gt;&quot;&apos;</B></A>");
 }
 
 TEST(Result, HoldsValueOrError) {

@@ -1,5 +1,7 @@
 #include "http/server.h"
 
+#include <optional>
+
 #include "base/log.h"
 
 namespace ferry::http {
@@ -109,15 +111,25 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Connection> conn) {
     stream.expires_after(options_.idle_timeout);
     auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, use_tuple);
     if (ec) {
+      // A request that cannot be parsed gets an answer before the connection is dropped;
+      // closed and timed-out connections are just dropped.
+      std::optional<bhttp::status> status;
       if (ec == bhttp::error::header_limit) {
+        status = bhttp::status::request_header_fields_too_large;
+      } else if (ec == bhttp::error::body_limit) {  // a Content-Length over the limit
+        status = bhttp::status::payload_too_large;
+      } else if (ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category() &&
+                 ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
+        status = bhttp::status::bad_request;
+      }
+      if (status) {
         Request dummy;
         dummy.version(11);
-        auto res = make_response(dummy, bhttp::status::request_header_fields_too_large,
-                                 "text/plain", "request header too large\n");
+        auto res = make_response(dummy, *status, "text/plain", "malformed HTTP request\n");
         res.keep_alive(false);
         co_await bhttp::async_write(stream, res, use_tuple);
       }
-      break;  // closed, timed out, or malformed: drop the connection
+      break;
     }
     conn->busy = true;
     if (parser.get()[bhttp::field::expect] == "100-continue") {

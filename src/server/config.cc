@@ -1,9 +1,10 @@
 #include "server/config.h"
 
+#include <toml++/toml.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <iostream>
-#include <toml++/toml.h>
 
 namespace ferry::server {
 
@@ -84,8 +85,8 @@ int load_config(int argc, char** argv, Config* config) {
   try {
     file = toml::parse_file(config->config_file);
   } catch (const toml::parse_error& e) {
-    std::cerr << "ferry: cannot read config file " << config->config_file << ": "
-              << e.description() << " (line " << e.source().begin.line << ")\n";
+    std::cerr << "ferry: cannot read config file " << config->config_file << ": " << e.description()
+              << " (line " << e.source().begin.line << ")\n";
     return 2;
   }
   // A file value applies only where neither a flag nor the environment set the option.

@@ -28,8 +28,9 @@ bool declare_queues(sqs::Engine& engine, const server::Config& config) {
     sqs::QueueId id{decl.account.empty() ? config.account_id : decl.account, decl.name};
     std::promise<bool> synced;
     auto done = [&synced](bool ok) { synced.set_value(ok); };
-    auto result = engine.queue_exists(id) ? engine.set_queue_attributes(id, decl.attributes, done)
-                                          : engine.create_queue(id, decl.attributes, decl.tags, done);
+    auto result = engine.queue_exists(id)
+                      ? engine.set_queue_attributes(id, decl.attributes, done)
+                      : engine.create_queue(id, decl.attributes, decl.tags, done);
     if (!result || !synced.get_future().get()) {
       spdlog::error("cannot declare queue {} from {}: {}", decl.name, config.config_file,
                     result ? "storage failure" : result.error().message);
@@ -87,7 +88,8 @@ int main(int argc, char** argv) {
   std::string storage_description = store->describe();
   http::Handler handler = [&](http::Request& req,
                               const http::PeerInfo&) -> asio::awaitable<http::Response> {
-    if (req.method() == bhttp::verb::get && (req.target() == "/health" || req.target() == "/_health")) {
+    if (req.method() == bhttp::verb::get &&
+        (req.target() == "/health" || req.target() == "/_health")) {
       boost::json::object body;
       body["status"] = "ok";
       body["version"] = FERRY_VERSION;
@@ -124,8 +126,9 @@ int main(int argc, char** argv) {
     sqs_service.stop_long_polls();
   });
 
-  int threads = config.threads > 0 ? config.threads
-                                   : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  int threads = config.threads > 0
+                    ? config.threads
+                    : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   auto ready_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::steady_clock::now() - started)
                       .count();
