@@ -172,7 +172,8 @@ void Server::stop() {
     // Idle connections are waiting for a request that will not be served: cut them. Busy ones
     // finish their request and leave the loop because stopping_ is set.
     asio::post(conn->stream.get_executor(), [conn] {
-      if (!conn->busy) conn->stream.socket().cancel();
+      boost::system::error_code ignored;  // the socket may be closed already
+      if (!conn->busy) conn->stream.socket().cancel(ignored);
     });
   }
   if (active_ == 0 && on_drained_) asio::post(io_, on_drained_);
