@@ -84,6 +84,7 @@ int main(int argc, char** argv) {
   aws::Router router(auth);
   sqs::SqsService sqs_service(engine, sqs::ApiOptions{"localhost:" + std::to_string(config.port)});
   router.add("sqs", sqs_service);
+  sqs_service.start_background(io.get_executor());  // resumes message move tasks
 
   std::string storage_description = store->describe();
   http::Handler handler = [&](http::Request& req,

@@ -5,17 +5,19 @@
 
 #include "aws/await.h"
 #include "aws/model.h"
+#include "aws/protocol_error.h"
 #include "base/crypto.h"
 #include "base/log.h"
+#include "sqs/engine/attributes.h"
 
 namespace ferry::sqs {
 
 namespace asio = boost::asio;
 namespace json = boost::json;
+using asio::awaitable;
 using aws::ActionResult;
 using aws::AwsError;
 using aws::AwsRequest;
-using asio::awaitable;
 
 namespace {
 
@@ -25,8 +27,17 @@ constexpr int kMaxWaitSeconds = 20;
 
 AwsError make_error(std::string code, std::string message, std::string query_code = {},
                     int status = 400) {
-  return AwsError{std::move(code), std::move(message), status, status < 500,
-                  std::move(query_code), {}};
+  // Two Query codes have JSON shapes of another name (AWS's __type for them).
+  std::string json_type;
+  if (code == "InvalidParameterValue") {
+    query_code = code;
+    code = "InvalidParameterValueException";
+  } else if (code == "MissingParameter") {
+    query_code = code;
+    json_type = aws::kMissingParameterType;
+  }
+  return AwsError{std::move(code), std::move(message),    status,
+                  status < 500,    std::move(query_code), std::move(json_type)};
 }
 
 // The wire identity of each engine error: JSON __type suffix, Query code and HTTP status, as in
@@ -37,22 +48,36 @@ AwsError to_aws(const Error& e) {
       return make_error("QueueDoesNotExist", e.message, "AWS.SimpleQueueService.NonExistentQueue");
     case Errc::kQueueNameExists:
       return make_error("QueueNameExists", e.message, "QueueAlreadyExists");
-    case Errc::kInvalidAttributeName: return make_error("InvalidAttributeName", e.message);
-    case Errc::kInvalidAttributeValue: return make_error("InvalidAttributeValue", e.message);
-    case Errc::kInvalidParameterValue: return make_error("InvalidParameterValue", e.message);
-    case Errc::kInvalidMessageContents: return make_error("InvalidMessageContents", e.message);
-    case Errc::kReceiptHandleIsInvalid: return make_error("ReceiptHandleIsInvalid", e.message);
+    case Errc::kInvalidAttributeName:
+      return make_error("InvalidAttributeName", e.message);
+    case Errc::kInvalidAttributeValue:
+      return make_error("InvalidAttributeValue", e.message);
+    case Errc::kInvalidParameterValue:
+      return make_error("InvalidParameterValue", e.message);
+    case Errc::kInvalidMessageContents:
+      return make_error("InvalidMessageContents", e.message);
+    case Errc::kReceiptHandleIsInvalid:
+      return make_error("ReceiptHandleIsInvalid", e.message);
     case Errc::kMessageNotInflight:
       return make_error("MessageNotInflight", e.message,
                         "AWS.SimpleQueueService.MessageNotInflight");
-    case Errc::kOverLimit: return make_error("OverLimit", e.message, {}, 403);
+    case Errc::kOverLimit:
+      return make_error("OverLimit", e.message, {}, 403);
     case Errc::kPurgeQueueInProgress:
       return make_error("PurgeQueueInProgress", e.message,
                         "AWS.SimpleQueueService.PurgeQueueInProgress", 403);
     case Errc::kUnsupportedOperation:
       return make_error("UnsupportedOperation", e.message,
                         "AWS.SimpleQueueService.UnsupportedOperation");
-    case Errc::kInternal: return make_error("InternalError", e.message, {}, 500);
+    case Errc::kMissingParameter:
+      return make_error("MissingParameter", e.message);
+    case Errc::kQueueDeletedRecently:
+      return make_error("QueueDeletedRecently", e.message,
+                        "AWS.SimpleQueueService.QueueDeletedRecently");
+    case Errc::kResourceNotFound:
+      return make_error("ResourceNotFoundException", e.message, {}, 404);
+    case Errc::kInternal:
+      return make_error("InternalError", e.message, {}, 500);
   }
   return make_error("InternalError", e.message, {}, 500);
 }
@@ -125,9 +150,9 @@ base::Result<MessageAttributes, AwsError> get_message_attributes(const json::obj
     if (has(attr, "BinaryValue")) {
       auto decoded = base::base64_decode(get_string(attr, "BinaryValue"));
       if (!decoded) {
-        return fail(make_error("InvalidParameterValue",
-                               "The message attribute '" + std::string(name) +
-                                   "' has an invalid binary value."));
+        return fail(make_error(
+            "InvalidParameterValue",
+            "The message attribute '" + std::string(name) + "' has an invalid binary value."));
       }
       mav.binary_value = std::move(*decoded);
     }
@@ -171,8 +196,8 @@ base::Result<QueueId, AwsError> parse_queue_url(std::string_view url, const AwsR
     return QueueId{r.caller.account, std::string(path)};
   }
   if (path.empty() || path.find('/', slash + 1) != std::string_view::npos) {
-    return fail(make_error("InvalidAddress", "The address " + std::string(url) +
-                                                 " is not valid for this endpoint."));
+    return fail(make_error("InvalidAddress",
+                           "The address " + std::string(url) + " is not valid for this endpoint."));
   }
   return QueueId{std::string(path.substr(0, slash)), std::string(path.substr(slash + 1))};
 }
@@ -207,15 +232,15 @@ bool valid_batch_id(std::string_view id) {
 
 // The batch rules shared by every *Batch action.
 base::Result<const json::array*, AwsError> batch_entries(const json::object& input,
-                                                          std::string_view entry_name) {
+                                                         std::string_view entry_name) {
   static const json::array kEmpty;
   const json::value* v = member(input, "Entries");
   const json::array* entries = v != nullptr && v->is_array() ? &v->as_array() : &kEmpty;
   if (entries->empty()) {
-    return fail(make_error("EmptyBatchRequest",
-                           "There should be at least one " + std::string(entry_name) +
-                               " in the request.",
-                           "AWS.SimpleQueueService.EmptyBatchRequest"));
+    return fail(
+        make_error("EmptyBatchRequest",
+                   "There should be at least one " + std::string(entry_name) + " in the request.",
+                   "AWS.SimpleQueueService.EmptyBatchRequest"));
   }
   if (entries->size() > kMaxBatchEntries) {
     return fail(make_error("TooManyEntriesInBatchRequest",
@@ -244,7 +269,7 @@ json::object batch_failure(const std::string& id, const AwsError& e) {
   json::object f;
   f["Id"] = id;
   f["SenderFault"] = e.sender_fault;
-  f["Code"] = e.code;
+  f["Code"] = e.wire_query_code();
   f["Message"] = e.message;
   return f;
 }
@@ -312,6 +337,7 @@ const aws::ServiceModel& SqsService::model() const { return aws::ServiceModel::g
 
 void SqsService::stop_long_polls() {
   stopping_ = true;
+  wake_driver();
   std::lock_guard lock(pollers_mu_);
   for (const auto& p : pollers_) Poller::wake(p);
 }
@@ -335,6 +361,12 @@ const std::map<std::string, SqsService::Handler, std::less<>>& SqsService::handl
       {"TagQueue", &SqsService::tag_queue},
       {"UntagQueue", &SqsService::untag_queue},
       {"ListQueueTags", &SqsService::list_queue_tags},
+      {"ListDeadLetterSourceQueues", &SqsService::list_dead_letter_source_queues},
+      {"AddPermission", &SqsService::add_permission},
+      {"RemovePermission", &SqsService::remove_permission},
+      {"StartMessageMoveTask", &SqsService::start_message_move_task},
+      {"ListMessageMoveTasks", &SqsService::list_message_move_tasks},
+      {"CancelMessageMoveTask", &SqsService::cancel_message_move_task},
   };
   return table;
 }
@@ -348,13 +380,24 @@ void SqsService::adopt_query_path(AwsRequest& r) const {
 }
 
 awaitable<ActionResult> SqsService::handle(AwsRequest& r) {
+  if (!driver_started_.load(std::memory_order_relaxed)) {
+    start_background(co_await asio::this_coro::executor);
+  }
   auto it = handlers().find(r.action);
   if (it == handlers().end()) {
     co_return fail(make_error("UnsupportedOperation",
                               "The action " + r.action + " is not supported by Ferry yet.",
                               "AWS.SimpleQueueService.UnsupportedOperation"));
   }
-  co_return co_await (this->*(it->second))(r);
+  auto result = co_await (this->*(it->second))(r);
+  // The Query protocol words this one error differently (AWS's answer).
+  if (!result && r.protocol == aws::Protocol::kQuery &&
+      result.error().code == "QueueDoesNotExist") {
+    AwsError e = result.error();
+    e.message = "The specified queue does not exist for this wsdl version.";
+    co_return fail(std::move(e));
+  }
+  co_return result;
 }
 
 std::string SqsService::queue_url(const AwsRequest& r, const QueueId& id) const {
@@ -531,6 +574,13 @@ awaitable<ActionResult> SqsService::receive_message(AwsRequest& r) {
     request.attribute_names.push_back(std::move(name));
   }
   request.message_attribute_names = get_string_list(r.input, "MessageAttributeNames");
+  request.receive_request_attempt_id = get_string(r.input, "ReceiveRequestAttemptId");
+  if (has(r.input, "ReceiveRequestAttemptId")) {
+    if (auto v = validate_fifo_token(request.receive_request_attempt_id, "ReceiveRequestAttemptId");
+        !v) {
+      co_return fail(v.error());
+    }
+  }
 
   std::optional<int> wait = get_int32(r.input, "WaitTimeSeconds");
   if (wait && (*wait < 0 || *wait > kMaxWaitSeconds)) {
@@ -731,6 +781,184 @@ awaitable<ActionResult> SqsService::list_queue_tags(AwsRequest& r) {
     for (const auto& [k, v] : *tags) t[k] = v;
     out["Tags"] = std::move(t);
   }
+  co_return out;
+}
+
+namespace {
+
+// ListQueues and ListDeadLetterSourceQueues: MaxResults 1-1000, NextToken an opaque cursor (the
+// last name returned), a NextToken only when MaxResults was given and more remain.
+struct Page {
+  std::optional<int64_t> max_results;
+  std::string after;
+};
+
+base::Result<Page, AwsError> page_of(const json::object& input) {
+  Page page;
+  page.max_results = get_int(input, "MaxResults");
+  if (page.max_results && (*page.max_results < 1 || *page.max_results > 1000)) {
+    return fail(make_error("InvalidParameterValue",
+                           "Value " + std::to_string(*page.max_results) +
+                               " for parameter MaxResults is invalid. Reason: MaxResults must "
+                               "be an integer between 1 and 1000."));
+  }
+  if (std::string token = get_string(input, "NextToken"); !token.empty()) {
+    auto decoded = base::base64_decode(token);
+    if (!decoded || decoded->rfind("q:", 0) != 0) {
+      return fail(make_error("InvalidParameterValue", "Invalid NextToken value."));
+    }
+    page.after = decoded->substr(2);
+  }
+  return page;
+}
+
+}  // namespace
+
+awaitable<ActionResult> SqsService::list_dead_letter_source_queues(AwsRequest& r) {
+  auto id = queue_of(r);
+  if (!id) co_return fail(id.error());
+  auto page = page_of(r.input);
+  if (!page) co_return fail(page.error());
+  auto names = engine_.list_dead_letter_source_queues(*id);
+  if (!names) co_return fail(names.error());
+  const size_t limit = page->max_results ? static_cast<size_t>(*page->max_results) : 1000;
+  json::array urls;
+  std::string last;
+  bool more = false;
+  for (const auto& name : *names) {
+    if (!page->after.empty() && name <= page->after) continue;
+    if (urls.size() == limit) {
+      more = true;
+      break;
+    }
+    urls.push_back(json::value(queue_url(r, QueueId{id->account, name})));
+    last = name;
+  }
+  json::object out;
+  out["queueUrls"] = std::move(urls);  // a required member: present even when empty
+  if (more && page->max_results) out["NextToken"] = base::base64_encode("q:" + last);
+  co_return out;
+}
+
+awaitable<ActionResult> SqsService::add_permission(AwsRequest& r) {
+  auto id = queue_of(r);
+  if (!id) co_return fail(id.error());
+  const std::string label = get_string(r.input, "Label");
+  if (label.empty()) {
+    co_return fail(make_error("MissingParameter", "The request must contain the parameter Label."));
+  }
+  auto accounts = get_string_list(r.input, "AWSAccountIds");
+  auto actions = get_string_list(r.input, "Actions");
+  auto result = co_await durably<base::Ok>(
+      [&](auto done) { return engine_.add_permission(*id, label, accounts, actions, done); });
+  if (!result) co_return fail(result.error());
+  co_return json::object();
+}
+
+awaitable<ActionResult> SqsService::remove_permission(AwsRequest& r) {
+  auto id = queue_of(r);
+  if (!id) co_return fail(id.error());
+  const std::string label = get_string(r.input, "Label");
+  if (label.empty()) {
+    co_return fail(make_error("MissingParameter", "The request must contain the parameter Label."));
+  }
+  auto result = co_await durably<base::Ok>(
+      [&](auto done) { return engine_.remove_permission(*id, label, done); });
+  if (!result) co_return fail(result.error());
+  co_return json::object();
+}
+
+// --- message move tasks ---
+
+void SqsService::start_background(asio::any_io_executor executor) {
+  if (driver_started_.exchange(true)) return;
+  auto timer = std::make_shared<asio::steady_timer>(executor);
+  {
+    std::lock_guard lock(driver_mu_);
+    driver_timer_ = timer;
+  }
+  asio::co_spawn(executor, drive_move_tasks(timer), asio::detached);
+}
+
+void SqsService::wake_driver() {
+  std::shared_ptr<asio::steady_timer> timer;
+  {
+    std::lock_guard lock(driver_mu_);
+    timer = driver_timer_;
+  }
+  // The timer belongs to the driver's executor: cancel it there.
+  if (timer) asio::post(timer->get_executor(), [timer] { timer->cancel(); });
+}
+
+awaitable<void> SqsService::drive_move_tasks(std::shared_ptr<asio::steady_timer> timer) {
+  while (!stopping_) {
+    auto next = engine_.run_move_tasks();
+    // Engine time is wall-clock ms; at least once a second, to pick up new tasks.
+    int64_t wait_ms = 1000;
+    if (next)
+      wait_ms = std::clamp<int64_t>(*next - base::SystemClock::instance().now_ms(), 1, 1000);
+    timer->expires_after(std::chrono::milliseconds(wait_ms));
+    co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+awaitable<ActionResult> SqsService::start_message_move_task(AwsRequest& r) {
+  const std::string source = get_string(r.input, "SourceArn");
+  if (source.empty()) {
+    co_return fail(
+        make_error("MissingParameter", "The request must contain the parameter SourceArn."));
+  }
+  const std::string destination = get_string(r.input, "DestinationArn");
+  auto rate = get_int32(r.input, "MaxNumberOfMessagesPerSecond");
+  auto handle = co_await durably<std::string>([&](auto done) {
+    return engine_.start_message_move_task(r.caller.account, source, destination, rate, done);
+  });
+  if (!handle) co_return fail(handle.error());
+  wake_driver();
+  json::object out;
+  out["TaskHandle"] = *handle;
+  co_return out;
+}
+
+awaitable<ActionResult> SqsService::list_message_move_tasks(AwsRequest& r) {
+  const std::string source = get_string(r.input, "SourceArn");
+  if (source.empty()) {
+    co_return fail(
+        make_error("MissingParameter", "The request must contain the parameter SourceArn."));
+  }
+  const int max_results = get_int32(r.input, "MaxResults").value_or(1);
+  auto tasks = engine_.list_message_move_tasks(r.caller.account, source, max_results);
+  if (!tasks) co_return fail(tasks.error());
+  json::array results;
+  for (const MoveTaskInfo& t : *tasks) {
+    json::object e;
+    if (!t.task_handle.empty()) e["TaskHandle"] = t.task_handle;
+    e["Status"] = t.status;
+    e["SourceArn"] = t.source_arn;
+    if (!t.destination_arn.empty()) e["DestinationArn"] = t.destination_arn;
+    if (t.max_messages_per_second) e["MaxNumberOfMessagesPerSecond"] = *t.max_messages_per_second;
+    e["ApproximateNumberOfMessagesMoved"] = t.moved;
+    e["ApproximateNumberOfMessagesToMove"] = t.to_move;
+    if (!t.failure_reason.empty()) e["FailureReason"] = t.failure_reason;
+    e["StartedTimestamp"] = t.started_ms;
+    results.push_back(std::move(e));
+  }
+  json::object out;
+  out["Results"] = std::move(results);
+  co_return out;
+}
+
+awaitable<ActionResult> SqsService::cancel_message_move_task(AwsRequest& r) {
+  const std::string handle = get_string(r.input, "TaskHandle");
+  if (handle.empty()) {
+    co_return fail(
+        make_error("MissingParameter", "The request must contain the parameter TaskHandle."));
+  }
+  auto moved = co_await durably<int64_t>(
+      [&](auto done) { return engine_.cancel_message_move_task(r.caller.account, handle, done); });
+  if (!moved) co_return fail(moved.error());
+  json::object out;
+  out["ApproximateNumberOfMessagesMoved"] = *moved;
   co_return out;
 }
 

@@ -4,6 +4,8 @@
 //
 // Owned by server/. handle() runs on the calling connection's strand; long polls suspend there.
 #include <atomic>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <mutex>
 #include <set>
 
@@ -28,7 +30,13 @@ class SqsService final : public aws::Service {
   void adopt_query_path(aws::AwsRequest& request) const override;
 
   // Ends every long poll now (they answer with what they have) and makes new ones return at once.
+  // Also stops the message move task driver.
   void stop_long_polls();
+
+  // Starts the driver of message move tasks (a timer on `executor` that calls
+  // Engine::run_move_tasks()); idempotent. handle() starts it on the first request if nobody
+  // did, so tasks recovered at start-up resume once the server is used.
+  void start_background(boost::asio::any_io_executor executor);
 
   struct Poller;
 
@@ -53,6 +61,14 @@ class SqsService final : public aws::Service {
   boost::asio::awaitable<aws::ActionResult> tag_queue(aws::AwsRequest& r);
   boost::asio::awaitable<aws::ActionResult> untag_queue(aws::AwsRequest& r);
   boost::asio::awaitable<aws::ActionResult> list_queue_tags(aws::AwsRequest& r);
+  boost::asio::awaitable<aws::ActionResult> list_dead_letter_source_queues(aws::AwsRequest& r);
+  boost::asio::awaitable<aws::ActionResult> add_permission(aws::AwsRequest& r);
+  boost::asio::awaitable<aws::ActionResult> remove_permission(aws::AwsRequest& r);
+  boost::asio::awaitable<aws::ActionResult> start_message_move_task(aws::AwsRequest& r);
+  boost::asio::awaitable<aws::ActionResult> list_message_move_tasks(aws::AwsRequest& r);
+  boost::asio::awaitable<aws::ActionResult> cancel_message_move_task(aws::AwsRequest& r);
+  boost::asio::awaitable<void> drive_move_tasks(std::shared_ptr<boost::asio::steady_timer> timer);
+  void wake_driver();
 
   std::string queue_url(const aws::AwsRequest& r, const QueueId& id) const;
 
@@ -61,6 +77,10 @@ class SqsService final : public aws::Service {
   std::atomic<bool> stopping_{false};
   std::mutex pollers_mu_;
   std::set<std::shared_ptr<Poller>> pollers_;
+  std::atomic<bool> driver_started_{false};
+  std::mutex driver_mu_;
+  // Shared with the driver coroutine, which outlives nothing but may be woken from any thread.
+  std::shared_ptr<boost::asio::steady_timer> driver_timer_;
 };
 
 }  // namespace ferry::sqs

@@ -126,8 +126,19 @@ Result<base::Ok> apply_redrive_policy(QueueConfig& config, std::string_view valu
   if (target->account != context.account) {
     return redrive_error(value, "Dead-letter target owner should be same as the source.");
   }
-  if (region != context.region || (context.queue_exists && !context.queue_exists(*target))) {
-    return redrive_error(value, "Dead letter target does not exist.");
+  if (region != context.region) return redrive_error(value, "Dead letter target does not exist.");
+  if (context.lookup) {
+    auto info = context.lookup(*target);
+    if (!info) return redrive_error(value, "Dead letter target does not exist.");
+    // AWS's message, double period included.
+    if (info->fifo != config.fifo) {
+      return redrive_error(value, "Dead-letter queue must be same type of queue as the source..");
+    }
+    if (!redrive_allowed(info->redrive_allow_policy, context.queue_arn)) {
+      return redrive_error(value, "Queue " + context.queue_arn +
+                                      " is not allowed to use the dead-letter queue by its "
+                                      "RedriveAllowPolicy.");
+    }
   }
   json::object normalized;
   normalized["deadLetterTargetArn"] = arn_value.as_string();
@@ -303,9 +314,14 @@ constexpr std::string_view kSettableAttributes[] = {"DelaySeconds",
 
 }  // namespace
 
-Result<base::Ok> validate_queue_name(std::string_view name, const AttributeMap& attributes) {
+Result<base::Ok> validate_queue_name(std::string_view name, const AttributeMap& attributes,
+                                     bool* fifo_out) {
   auto fifo = attributes.find("FifoQueue");
   const bool wants_fifo = fifo != attributes.end() && iequals(fifo->second, "true");
+  if (fifo != attributes.end() && !wants_fifo && !iequals(fifo->second, "false")) {
+    return invalid_attribute_value("FifoQueue");
+  }
+  if (fifo_out) *fifo_out = wants_fifo;
   constexpr std::string_view kSuffix = ".fifo";
   const bool fifo_name =
       name.size() > kSuffix.size() && name.substr(name.size() - kSuffix.size()) == kSuffix;
@@ -314,7 +330,7 @@ Result<base::Ok> validate_queue_name(std::string_view name, const AttributeMap& 
         !valid_plain_name(name.substr(0, name.size() - kSuffix.size()), 80 - kSuffix.size())) {
       return error(Errc::kInvalidParameterValue, std::string(kFifoNameError));
     }
-    return error(Errc::kInvalidParameterValue, "FIFO queues are not supported yet.");
+    return base::Ok{};
   }
   if (!valid_plain_name(name, 80))
     return error(Errc::kInvalidParameterValue, std::string(kNameError));
@@ -371,10 +387,27 @@ Result<QueueConfig> apply_queue_attributes(QueueConfig config, const AttributeMa
     } else if (name == "RedriveAllowPolicy") {
       auto r = apply_redrive_allow_policy(config, value);
       if (!r) return base::fail(r.error());
+    } else if (name == "FifoQueue" && context.creating) {
+      // Checked by validate_queue_name; SetQueueAttributes cannot change it.
+    } else if (name == "ContentBasedDeduplication" && config.fifo) {
+      auto v = bool_attribute(name, value);
+      if (!v) return base::fail(v.error());
+      config.content_based_deduplication = *v;
+    } else if (name == "DeduplicationScope" && config.fifo) {
+      if (value != "queue" && value != "messageGroup") return invalid_attribute_value(name);
+      config.dedup_per_group = value == "messageGroup";
+    } else if (name == "FifoThroughputLimit" && config.fifo) {
+      if (value != "perQueue" && value != "perMessageGroupId") return invalid_attribute_value(name);
+      config.throughput_per_group = value == "perMessageGroupId";
     } else {
       // Read-only, FIFO-only (on this standard queue) and unknown names alike.
       return unknown_attribute(name);
     }
+  }
+  // API Reference: "The perMessageGroupId value is allowed only when the value for
+  // DeduplicationScope is messageGroup."
+  if (config.throughput_per_group && !config.dedup_per_group) {
+    return invalid_attribute_value("FifoThroughputLimit");
   }
   // Only one kind of server-side encryption at a time.
   if (kms_requested && sse_requested.value_or(false)) {
@@ -405,11 +438,21 @@ AttributeMap settable_attributes(const QueueConfig& c) {
   }
   if (!c.redrive_policy.empty()) out["RedrivePolicy"] = c.redrive_policy;
   if (!c.redrive_allow_policy.empty()) out["RedriveAllowPolicy"] = c.redrive_allow_policy;
+  if (c.fifo) {
+    out["FifoQueue"] = "true";
+    out["ContentBasedDeduplication"] = c.content_based_deduplication ? "true" : "false";
+    out["DeduplicationScope"] = c.dedup_per_group ? "messageGroup" : "queue";
+    out["FifoThroughputLimit"] = c.throughput_per_group ? "perMessageGroupId" : "perQueue";
+  }
   return out;
 }
 
-bool is_gettable_attribute(std::string_view name) {
+bool is_gettable_attribute(std::string_view name, bool fifo) {
   if (name == "All") return true;
+  if (fifo && (name == "FifoQueue" || name == "ContentBasedDeduplication" ||
+               name == "DeduplicationScope" || name == "FifoThroughputLimit")) {
+    return true;
+  }
   for (auto n : kReadOnlyAttributes) {
     if (n == name) return true;
   }
@@ -429,8 +472,10 @@ std::optional<QueueId> parse_queue_arn(std::string_view arn, std::string* region
     parts[i] = arn.substr(start, end - start);
     start = end + 1;
   }
+  std::string_view name = parts[5];
+  if (name.size() > 5 && name.ends_with(".fifo")) name.remove_suffix(5);
   if (parts[0] != "arn" || parts[1].empty() || parts[2] != "sqs" || parts[3].empty() ||
-      parts[4].empty() || !valid_plain_name(parts[5], 80)) {
+      parts[4].empty() || !valid_plain_name(name, 80 - (parts[5].size() - name.size()))) {
     return std::nullopt;
   }
   if (region) *region = std::string(parts[3]);
@@ -515,7 +560,8 @@ Result<size_t> validate_message_attributes(const MessageAttributes& attributes) 
                    "Message (user) attribute names must be shorter than 256 Bytes");
     }
     for (char c : name) {
-      if (!is_name_char(c) && c != '.') {
+      // Bytes of multi-byte UTF-8 characters are letters of other alphabets, which SQS accepts.
+      if (!is_name_char(c) && c != '.' && static_cast<unsigned char>(c) < 0x80) {
         return error(Errc::kInvalidParameterValue,
                      "Message (user) attributes name can only contain upper and lower score "
                      "characters, digits, periods, hyphens and underscores. ");
@@ -616,15 +662,38 @@ Result<base::Ok> validate_system_attributes(const MessageAttributes& attributes)
 }
 
 Result<base::Ok> validate_message_group_id(std::string_view group_id) {
-  bool ok = !group_id.empty() && group_id.size() <= 128;
-  for (char c : group_id) ok = ok && c >= 0x21 && c <= 0x7E;  // alphanumerics and punctuation
+  return validate_fifo_token(group_id, "MessageGroupId");
+}
+
+Result<base::Ok> validate_fifo_token(std::string_view value, std::string_view parameter) {
+  bool ok = !value.empty() && value.size() <= 128;
+  for (char c : value) ok = ok && c >= 0x21 && c <= 0x7E;  // alphanumerics and punctuation
   if (!ok) {
+    const std::string p(parameter);
     return error(Errc::kInvalidParameterValue,
-                 "Value " + std::string(group_id) +
-                     " for parameter MessageGroupId is invalid. Reason: MessageGroupId can only "
-                     "include alphanumeric and punctuation characters. 1 to 128 in length.");
+                 "Value " + std::string(value) + " for parameter " + p +
+                     " is invalid. Reason: " + p +
+                     " can only include alphanumeric and punctuation characters. 1 to 128 in "
+                     "length.");
   }
   return base::Ok{};
+}
+
+bool redrive_allowed(std::string_view redrive_allow_policy, std::string_view source_arn) {
+  if (redrive_allow_policy.empty()) return true;
+  boost::system::error_code ec;
+  json::value parsed = json::parse(redrive_allow_policy, ec);
+  if (ec || !parsed.is_object()) return true;
+  const json::object& o = parsed.as_object();
+  const json::value* perm = o.if_contains("redrivePermission");
+  if (!perm || !perm->is_string() || perm->as_string() == "allowAll") return true;
+  if (perm->as_string() == "denyAll") return false;
+  if (const json::value* arns = o.if_contains("sourceQueueArns"); arns && arns->is_array()) {
+    for (const json::value& a : arns->as_array()) {
+      if (a.is_string() && a.as_string() == source_arn) return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace ferry::sqs

@@ -35,18 +35,35 @@ struct QueueConfig {
   // Parsed from redrive_policy.
   std::optional<QueueId> dead_letter_target;
   int max_receive_count = 0;
+  // FIFO queues only. `fifo` is fixed at creation.
+  bool fifo = false;
+  bool content_based_deduplication = false;
+  bool dedup_per_group = false;       // DeduplicationScope messageGroup (else queue)
+  bool throughput_per_group = false;  // FifoThroughputLimit perMessageGroupId (else perQueue)
+};
+
+// What a RedrivePolicy check needs to know about its dead-letter target.
+struct DeadLetterTargetInfo {
+  bool fifo = false;
+  std::string redrive_allow_policy;  // normalized JSON; empty if none (allowAll)
 };
 
 struct AttributeContext {
   std::string region;
   std::string account;  // owner of the queue being configured
-  // Whether a queue exists (the target of a RedrivePolicy); null skips the check, as when
-  // reloading attributes that were validated before.
-  std::function<bool(const QueueId&)> queue_exists;
+  // Looks up the target of a RedrivePolicy (nullopt: no such queue); null skips the checks
+  // against the target, as when reloading attributes that were validated before.
+  std::function<std::optional<DeadLetterTargetInfo>(const QueueId&)> lookup;
+  // The ARN of the queue being configured, checked against the target's RedriveAllowPolicy.
+  std::string queue_arn;
+  // CreateQueue (FifoQueue is accepted) rather than SetQueueAttributes.
+  bool creating = false;
 };
 
-// Checks a CreateQueue name against its attributes. FIFO queues are rejected for now.
-Result<base::Ok> validate_queue_name(std::string_view name, const AttributeMap& attributes);
+// Checks a CreateQueue name against its attributes; *fifo tells whether FifoQueue asks for a
+// FIFO queue.
+Result<base::Ok> validate_queue_name(std::string_view name, const AttributeMap& attributes,
+                                     bool* fifo = nullptr);
 
 // Applies `attributes` on top of `config`, validating every name and value.
 Result<QueueConfig> apply_queue_attributes(QueueConfig config, const AttributeMap& attributes,
@@ -56,8 +73,13 @@ Result<QueueConfig> apply_queue_attributes(QueueConfig config, const AttributeMa
 // (optional ones only when set).
 AttributeMap settable_attributes(const QueueConfig& config);
 
-// Whether GetQueueAttributes accepts `name` for a standard queue ("All" included).
-bool is_gettable_attribute(std::string_view name);
+// Whether GetQueueAttributes accepts `name` ("All" included); FIFO-only names only of a FIFO
+// queue.
+bool is_gettable_attribute(std::string_view name, bool fifo);
+
+// Whether a RedriveAllowPolicy (normalized JSON; empty = allowAll) lets source_arn use its
+// queue as a dead-letter queue.
+bool redrive_allowed(std::string_view redrive_allow_policy, std::string_view source_arn);
 
 // "arn:aws:sqs:<region>:<account>:<name>" -> the queue; nullopt if malformed.
 std::optional<QueueId> parse_queue_arn(std::string_view arn, std::string* region);
@@ -76,6 +98,9 @@ Result<base::Ok> validate_body(std::string_view body);
 // Returns the bytes the attributes add to the message size (names + types + values).
 Result<size_t> validate_message_attributes(const MessageAttributes& attributes);
 Result<base::Ok> validate_system_attributes(const MessageAttributes& attributes);
+// MessageGroupId, MessageDeduplicationId, ReceiveRequestAttemptId: 1-128 characters of
+// alphanumerics and punctuation.
 Result<base::Ok> validate_message_group_id(std::string_view group_id);
+Result<base::Ok> validate_fifo_token(std::string_view value, std::string_view parameter);
 
 }  // namespace ferry::sqs

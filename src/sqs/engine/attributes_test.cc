@@ -7,7 +7,15 @@ namespace {
 
 AttributeContext context() {
   return {"us-east-1", "123456789012",
-          [](const QueueId& q) { return q.name == "dlq" && q.account == "123456789012"; }};
+          [](const QueueId& q) -> std::optional<DeadLetterTargetInfo> {
+            if (q.account != "123456789012") return std::nullopt;
+            if (q.name == "dlq") return DeadLetterTargetInfo{};
+            if (q.name == "dlq.fifo") return DeadLetterTargetInfo{true, {}};
+            if (q.name == "closed")
+              return DeadLetterTargetInfo{false, R"({"redrivePermission":"denyAll"})"};
+            return std::nullopt;
+          },
+          "arn:aws:sqs:us-east-1:123456789012:src"};
 }
 
 Errc apply_error(const AttributeMap& attrs) {
@@ -31,20 +39,22 @@ TEST(QueueName, StandardNames) {
   }
 }
 
-TEST(QueueName, FifoIsRejectedCleanly) {
-  auto r = validate_queue_name("q.fifo", {{"FifoQueue", "true"}});
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().code, Errc::kInvalidParameterValue);
-  EXPECT_EQ(r.error().message, "FIFO queues are not supported yet.");
+TEST(QueueName, Fifo) {
+  bool fifo = false;
+  auto r = validate_queue_name("q.fifo", {{"FifoQueue", "true"}}, &fifo);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(fifo);
+  EXPECT_TRUE(validate_queue_name("q", {{"FifoQueue", "false"}}, &fifo).ok());
+  EXPECT_FALSE(fifo);
+  EXPECT_EQ(validate_queue_name("q", {{"FifoQueue", "maybe"}}).error().code,
+            Errc::kInvalidAttributeValue);
   r = validate_queue_name("q", {{"FifoQueue", "true"}});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().message,
             "The name of a FIFO queue can only include alphanumeric characters, hyphens, or "
             "underscores, must end with .fifo suffix and be 1 to 80 in length.");
   // ".fifo" counts toward the 80 characters.
-  EXPECT_FALSE(validate_queue_name(std::string(75, 'x') + ".fifo", {{"FifoQueue", "true"}})
-                   .error()
-                   .message.starts_with("The name"));
+  EXPECT_TRUE(validate_queue_name(std::string(75, 'x') + ".fifo", {{"FifoQueue", "true"}}).ok());
   EXPECT_TRUE(validate_queue_name(std::string(76, 'x') + ".fifo", {{"FifoQueue", "true"}})
                   .error()
                   .message.starts_with("The name"));

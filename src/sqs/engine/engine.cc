@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <boost/json.hpp>
 #include <cassert>
+#include <cctype>
 #include <mutex>
 #include <shared_mutex>
+#include <span>
 #include <unordered_map>
 
 #include "base/crypto.h"
@@ -16,6 +19,8 @@
 
 namespace ferry::sqs {
 
+namespace json = boost::json;
+
 namespace {
 
 using storage::Durability;
@@ -26,6 +31,11 @@ using storage::WriteCallback;
 // store a block at a time, so they are never reused after a restart.
 constexpr uint64_t kSeqBlock = 1 << 20;
 constexpr int64_t kPurgeIntervalMs = 60'000;
+// FIFO deduplication interval and ReceiveRequestAttemptId lifetime.
+constexpr int64_t kDedupWindowMs = 300'000;
+constexpr int64_t kAttemptWindowMs = 300'000;
+// A queue name can be reused this long after DeleteQueue.
+constexpr int64_t kRecentlyDeletedMs = 60'000;
 
 base::Unexpected<Error> queue_does_not_exist() {
   return error(Errc::kQueueDoesNotExist, "The specified queue does not exist.");
@@ -81,10 +91,10 @@ std::vector<std::function<void()>> take_watchers(Queue& q) {
 
 bool attribute_selected(const std::string& name, const std::vector<std::string>& selectors) {
   for (const std::string& s : selectors) {
-    if (s == "All" || s == ".*" || s == name) return true;
-    // "prefix.*" selects names starting with "prefix.".
+    if (s == "All" || s == ".*" || s == "*" || s == name) return true;
+    // "prefix.*" selects names starting with "prefix" ("Hel.*" selects "Hello" and "Help.Me").
     if (s.size() > 2 && s.ends_with(".*") &&
-        name.compare(0, s.size() - 1, s, 0, s.size() - 1) == 0) {
+        name.compare(0, s.size() - 2, s, 0, s.size() - 2) == 0) {
       return true;
     }
   }
@@ -95,6 +105,8 @@ bool attribute_selected(const std::string& name, const std::vector<std::string>&
 struct ReceiveView {
   uint32_t receive_count;
   int64_t first_receive_ms;
+  uint64_t seq;
+  bool fifo;
 };
 
 // Fills `out` (receipt handle already set) from a decoded payload, selecting the attributes
@@ -124,6 +136,13 @@ void fill_received(const codec::Payload& p, const ReceiveView& view, const std::
   if (!p.message_group_id.empty() && want("MessageGroupId")) {
     out->attributes["MessageGroupId"] = p.message_group_id;
   }
+  if (view.fifo) {
+    if (!p.deduplication_id.empty() && want("MessageDeduplicationId")) {
+      out->attributes["MessageDeduplicationId"] = p.deduplication_id;
+    }
+    if (want("SequenceNumber"))
+      out->attributes["SequenceNumber"] = codec::sequence_number(view.seq);
+  }
   if (!p.dead_letter_source_arn.empty() && want("DeadLetterQueueSourceArn")) {
     out->attributes["DeadLetterQueueSourceArn"] = p.dead_letter_source_arn;
   }
@@ -146,6 +165,9 @@ struct MovedMessage {
 struct SendLimits {
   int delay_seconds;
   int maximum_message_size;
+  bool fifo;
+  bool content_based_deduplication;
+  bool dedup_per_group;
 };
 
 // A send request that passed validation, encoded and ready to be indexed.
@@ -153,6 +175,8 @@ struct PreparedSend {
   std::string payload;
   int64_t sent_ms;
   int64_t visible_at_ms;
+  std::string group;      // FIFO: the message group
+  std::string dedup_key;  // FIFO: the deduplication scope key
 };
 
 }  // namespace
@@ -180,6 +204,11 @@ struct Engine::Impl {
   uint64_t allocate_seqs(uint64_t n);
   void reserve_seqs(uint64_t needed);
   std::shared_ptr<Queue> find(const QueueId& id) const;
+  // For RedrivePolicy checks; call with dir_mu held (shared or not).
+  std::optional<DeadLetterTargetInfo> target_info(const QueueId& id) const;
+  void set_config(Queue& q, QueueConfig config);
+  // Queue names deleted in the last minute (QueueDeletedRecently); guarded by dir_mu.
+  std::map<QueueId, int64_t> recently_deleted;
   std::string arn(const QueueId& id) const {
     return "arn:aws:sqs:" + options.region + ":" + id.account + ":" + id.name;
   }
@@ -191,8 +220,31 @@ struct Engine::Impl {
                                SendResult* result);
   void move_messages(const std::shared_ptr<Queue>& source, const std::shared_ptr<Queue>& target,
                      std::vector<MovedMessage> moved);
+  // redrive: the message leaves a dead-letter queue, so it no longer names a source.
   bool insert_moved(Queue& target, const std::string& source_arn, uint64_t source_incarnation,
-                    MovedMessage& m, const std::string& payload);
+                    MovedMessage& m, const std::string& payload, bool redrive = false);
+
+  // Message move tasks; guarded by tasks_mu, which is taken without any other lock held.
+  enum class TaskStatus { kRunning, kCompleted, kCancelled, kFailed };
+  struct MoveTask {
+    std::string id;
+    QueueId source;
+    std::string source_arn;
+    std::optional<QueueId> destination;
+    std::string destination_arn;
+    int rate = 0;  // MaxNumberOfMessagesPerSecond; 0 if not given
+    TaskStatus status = TaskStatus::kRunning;
+    int64_t started_ms = 0;
+    int64_t to_move = 0;
+    int64_t moved = 0;
+    std::string failure;
+  };
+  std::mutex tasks_mu;
+  std::map<std::string, MoveTask> tasks;
+  void load_tasks();
+  void persist_task(const MoveTask& t, Durability durability, WriteCallback done);
+  enum class MoveOutcome { kMoved, kEmpty, kFailed };
+  MoveOutcome move_one(const MoveTask& t, std::string* failure);
 };
 
 void Engine::Impl::load_meta() {
@@ -236,6 +288,23 @@ std::shared_ptr<Queue> Engine::Impl::find(const QueueId& id) const {
   return it == queues.end() ? nullptr : it->second;
 }
 
+std::optional<DeadLetterTargetInfo> Engine::Impl::target_info(const QueueId& id) const {
+  auto it = queues.find(id);
+  if (it == queues.end()) return std::nullopt;
+  Queue& t = *it->second;
+  std::lock_guard lock(t.allow_mu);
+  return DeadLetterTargetInfo{t.fifo, t.redrive_allow};
+}
+
+// Call with q.mu held.
+void Engine::Impl::set_config(Queue& q, QueueConfig config) {
+  {
+    std::lock_guard lock(q.allow_mu);
+    q.redrive_allow = config.redrive_allow_policy;
+  }
+  q.config = std::move(config);
+}
+
 bool Engine::Impl::try_cache(size_t bytes) {
   const int64_t n = cache_cost(bytes);
   if (cache_bytes.fetch_add(n) + n > static_cast<int64_t>(options.body_cache_bytes)) {
@@ -252,6 +321,22 @@ void Engine::Impl::maintain(Queue& q, int64_t now, WriteBatch& batch) {
     batch.del(codec::state_key(q.incarnation, seq));
   });
   q.messages.maintain(now);
+  // The deduplication window ends 5 minutes after the send, however the message fared.
+  while (!q.dedup_order.empty() && q.dedup_order.front().first + kDedupWindowMs <= now) {
+    auto& [sent, key] = q.dedup_order.front();
+    if (auto it = q.dedup.find(key); it != q.dedup.end() && it->second.sent_ms == sent) {
+      q.dedup.erase(it);
+      batch.del(codec::dedup_key(q.incarnation, key));
+    }
+    q.dedup_order.pop_front();
+  }
+  while (!q.attempt_order.empty() && q.attempt_order.front().first + kAttemptWindowMs <= now) {
+    auto& [at, id] = q.attempt_order.front();
+    if (auto it = q.attempts.find(id); it != q.attempts.end() && it->second.at_ms == at) {
+      q.attempts.erase(it);
+    }
+    q.attempt_order.pop_front();
+  }
 }
 
 void Engine::Impl::write_lazy(WriteBatch& batch) {
@@ -260,7 +345,28 @@ void Engine::Impl::write_lazy(WriteBatch& batch) {
 
 Result<PreparedSend> Engine::Impl::prepare(const SendLimits& limits, SendRequest& req, int64_t now,
                                            SendResult* result) {
-  if (!req.deduplication_id.empty()) {
+  if (limits.fifo) {
+    // Only the queue's delay applies to FIFO messages; an explicit 0 is accepted.
+    if (req.delay_seconds && *req.delay_seconds != 0) {
+      return error(Errc::kInvalidParameterValue,
+                   "Value " + std::to_string(*req.delay_seconds) +
+                       " for parameter DelaySeconds is invalid. Reason: The request include "
+                       "parameter that is not valid for this queue type.");
+    }
+    if (req.message_group_id.empty()) {
+      return error(Errc::kMissingParameter,
+                   "The request must contain the parameter MessageGroupId.");
+    }
+    if (!req.deduplication_id.empty()) {
+      if (auto r = validate_fifo_token(req.deduplication_id, "MessageDeduplicationId"); !r) {
+        return base::fail(r.error());
+      }
+    } else if (!limits.content_based_deduplication) {
+      return error(Errc::kInvalidParameterValue,
+                   "The queue should either have ContentBasedDeduplication enabled or "
+                   "MessageDeduplicationId provided explicitly");
+    }
+  } else if (!req.deduplication_id.empty()) {
     return error(Errc::kInvalidParameterValue,
                  "Value " + req.deduplication_id +
                      " for parameter MessageDeduplicationId is invalid. Reason: The request "
@@ -286,7 +392,15 @@ Result<PreparedSend> Engine::Impl::prepare(const SendLimits& limits, SendRequest
                  "One or more parameters are invalid. Reason: Message must be shorter than " +
                      std::to_string(limits.maximum_message_size) + " bytes.");
   }
-  const int delay = req.delay_seconds.value_or(limits.delay_seconds);
+  const int delay =
+      limits.fifo ? limits.delay_seconds : req.delay_seconds.value_or(limits.delay_seconds);
+  PreparedSend prepared;
+  if (limits.fifo) {
+    if (req.deduplication_id.empty()) req.deduplication_id = base::sha256_hex(req.body);
+    prepared.group = req.message_group_id;
+    prepared.dedup_key = limits.dedup_per_group ? req.message_group_id + "\n" + req.deduplication_id
+                                                : req.deduplication_id;
+  }
   codec::Payload p;
   p.message_id = base::uuid4();
   p.md5_of_body = base::md5_hex(req.body);
@@ -296,11 +410,15 @@ Result<PreparedSend> Engine::Impl::prepare(const SendLimits& limits, SendRequest
   p.message_attributes = std::move(req.message_attributes);
   p.system_attributes = std::move(req.system_attributes);
   p.message_group_id = std::move(req.message_group_id);
+  p.deduplication_id = std::move(req.deduplication_id);
   result->message_id = p.message_id;
   result->md5_of_body = p.md5_of_body;
   result->md5_of_message_attributes = md5_of_message_attributes(p.message_attributes);
   result->md5_of_message_system_attributes = md5_of_message_attributes(p.system_attributes);
-  return PreparedSend{codec::encode_payload(p), p.sent_ms, p.first_visible_ms};
+  prepared.payload = codec::encode_payload(p);
+  prepared.sent_ms = p.sent_ms;
+  prepared.visible_at_ms = p.first_visible_ms;
+  return prepared;
 }
 
 // Delivers messages a receive took out of `source` to `target` (its dead-letter queue); if
@@ -335,7 +453,7 @@ void Engine::Impl::move_messages(const std::shared_ptr<Queue>& source,
 // Call with target.mu held. False if the target was deleted.
 bool Engine::Impl::insert_moved(Queue& target, const std::string& source_arn,
                                 uint64_t source_incarnation, MovedMessage& m,
-                                const std::string& payload) {
+                                const std::string& payload, bool redrive) {
   if (target.deleted) return false;
   codec::Payload p;
   if (!codec::decode_payload(payload, &p)) return true;  // corrupt: drop, as a read would
@@ -343,28 +461,38 @@ bool Engine::Impl::insert_moved(Queue& target, const std::string& source_arn,
   WriteBatch batch;
   maintain(target, now, batch);
   std::string encoded = payload;
-  if (target.incarnation != source_incarnation) {
+  codec::MessageState state = m.state;
+  if (redrive && target.incarnation != source_incarnation) {
+    // Developer Guide: "All redriven messages are considered new messages and are assigned a
+    // new messageID and enqueueTime" (and so a fresh retention period and receive count).
+    p.dead_letter_source_arn.clear();
+    p.message_id = base::uuid4();
+    p.sent_ms = p.first_visible_ms = now;
+    state = codec::MessageState{};
+    encoded = codec::encode_payload(p);
+  } else if (target.incarnation != source_incarnation) {
     p.dead_letter_source_arn = source_arn;
+    // "When a message is moved from a FIFO queue to a FIFO DLQ, the original message's
+    // deduplication ID will be replaced with the original message's ID."
+    if (target.fifo) p.deduplication_id = p.message_id;
     encoded = codec::encode_payload(p);
   }
   MessageMeta meta;
   meta.seq = allocate_seqs(1);
-  meta.sent_ms = p.sent_ms;  // retention keeps counting from the original send
+  meta.sent_ms = p.sent_ms;  // a dead-lettered message keeps counting from its original send
   meta.visible_at_ms = now;
-  meta.receive_count = m.state.receive_count;
-  if (m.state.first_receive_ms != 0)
-    meta.first_receive_offset = meta.to_offset(m.state.first_receive_ms);
-  if (m.state.last_receive_ms != 0)
-    meta.last_receive_offset = meta.to_offset(m.state.last_receive_ms);
+  meta.receive_count = state.receive_count;
+  if (state.first_receive_ms != 0)
+    meta.first_receive_offset = meta.to_offset(state.first_receive_ms);
+  if (state.last_receive_ms != 0) meta.last_receive_offset = meta.to_offset(state.last_receive_ms);
   meta.status = MessageStatus::kVisible;
-  codec::MessageState state = m.state;
   state.visible_at_ms = now;
   batch.del(codec::payload_key(source_incarnation, m.seq));
   batch.del(codec::state_key(source_incarnation, m.seq));
   batch.put(codec::payload_key(target.incarnation, meta.seq), encoded);
   batch.put(codec::state_key(target.incarnation, meta.seq), codec::encode_state(state));
   if (try_cache(encoded.size())) meta.payload = std::make_unique<std::string>(std::move(encoded));
-  target.messages.add(std::move(meta));
+  target.messages.add(std::move(meta), target.fifo ? p.message_group_id : std::string());
   // Lazy like the receive that triggered it: if lost, the message is still in the source.
   store.write(std::move(batch), Durability::kLazy, nullptr);
   return true;
@@ -394,9 +522,15 @@ void Engine::recover() {
     }
     auto q = std::make_shared<Queue>(r.id, d.arn(r.id), r.incarnation, d.cache_bytes);
     // Validated when set; the dead-letter target may simply not be loaded yet.
-    AttributeContext context{d.options.region, r.id.account, nullptr};
-    if (auto config = apply_queue_attributes(QueueConfig{}, r.attributes, context)) {
-      q->config = std::move(*config);
+    AttributeContext context{d.options.region, r.id.account, nullptr, q->arn, true};
+    QueueConfig base;
+    if (auto f = r.attributes.find("FifoQueue"); f != r.attributes.end() && f->second == "true") {
+      base.fifo = true;
+      q->fifo = true;
+      q->messages.enable_groups();
+    }
+    if (auto config = apply_queue_attributes(base, r.attributes, context)) {
+      d.set_config(*q, std::move(*config));
     } else {
       spdlog::error("sqs: queue {}: stored attributes rejected ({}); using defaults", r.id.name,
                     config.error().message);
@@ -416,6 +550,7 @@ void Engine::recover() {
   Queue* current = nullptr;
   uint64_t current_incarnation = 0;
   std::optional<MessageMeta> pending;
+  std::string pending_group;
   auto flush = [&] {
     if (!pending || !current) return;
     MessageMeta& m = *pending;
@@ -424,7 +559,8 @@ void Engine::recover() {
     } else {
       m.status = MessageStatus::kVisible;
     }
-    current->messages.add(std::move(m));
+    // An in-flight FIFO message locks its group again, as before the restart.
+    current->messages.add(std::move(m), pending_group);
     pending.reset();
   };
   d.store.scan(codec::kMessagePrefix, [&](std::string_view key, std::string_view value) {
@@ -447,7 +583,15 @@ void Engine::recover() {
       flush();
       MessageMeta m;
       m.seq = seq;
-      if (!codec::peek_payload_times(value, &m.sent_ms, &m.visible_at_ms)) return true;
+      if (current->fifo) {
+        codec::Payload p;
+        if (!codec::decode_payload(value, &p)) return true;
+        m.sent_ms = p.sent_ms;
+        m.visible_at_ms = p.first_visible_ms;
+        pending_group = std::move(p.message_group_id);
+      } else if (!codec::peek_payload_times(value, &m.sent_ms, &m.visible_at_ms)) {
+        return true;
+      }
       if (d.try_cache(value.size())) m.payload = std::make_unique<std::string>(value);
       pending = std::move(m);
     } else if (pending && pending->seq == seq) {
@@ -464,17 +608,40 @@ void Engine::recover() {
   });
   flush();
 
+  // FIFO deduplication windows still open.
+  WriteBatch cleanup;
+  d.store.scan(codec::kDedupPrefix, [&](std::string_view key, std::string_view value) {
+    uint64_t incarnation;
+    std::string scope_key;
+    codec::DedupRecord rec;
+    if (!codec::parse_dedup_key(key, &incarnation, &scope_key)) return true;
+    auto it = by_incarnation.find(incarnation);
+    if (it == by_incarnation.end() || !codec::decode_dedup(value, &rec) ||
+        rec.sent_ms + kDedupWindowMs <= now) {
+      if (it != by_incarnation.end() || unreadable == 0) cleanup.del(std::string(key));
+      return true;
+    }
+    Queue& q = *it->second;
+    max_seq = std::max(max_seq, rec.seq);
+    q.dedup_order.emplace_back(rec.sent_ms, scope_key);
+    q.dedup[scope_key] = {rec.sent_ms, rec.seq, std::move(rec.message_id)};
+    return true;
+  });
+  for (auto& [inc, q] : by_incarnation) {
+    std::sort(q->dedup_order.begin(), q->dedup_order.end());
+  }
+
   // Sequence numbers must stay above everything seen, even if the reservation was lost.
   if (max_seq + 1 > d.next_seq.load()) d.next_seq = max_seq + 1;
   d.reserve_seqs(d.next_seq.load() + 1);
   // Messages of no queue are leftovers (delete_queue removes record and messages in one
   // batch, so there should be none); they are kept if some queue record could not be read.
-  WriteBatch cleanup;
   for (uint64_t inc : orphans) {
     if (unreadable > 0) break;
     cleanup.delete_range(codec::message_prefix(inc), codec::message_prefix(inc + 1));
   }
   d.write_lazy(cleanup);
+  d.load_tasks();
   size_t messages = 0;
   for (auto& [id, q] : d.queues) messages += q->messages.size();
   spdlog::info("sqs: recovered {} queues, {} messages", d.queues.size(), messages);
@@ -485,7 +652,8 @@ void Engine::recover() {
 Result<base::Ok> Engine::create_queue(const QueueId& id, const AttributeMap& attributes,
                                       const TagMap& tags, storage::WriteCallback done) {
   Impl& d = *impl_;
-  if (auto r = validate_queue_name(id.name, attributes); !r) return base::fail(r.error());
+  bool fifo = false;
+  if (auto r = validate_queue_name(id.name, attributes, &fifo); !r) return base::fail(r.error());
   if (auto r = validate_tags(tags); !r) return base::fail(r.error());
   if (tags.size() > static_cast<size_t>(kMaxTagsPerQueue)) {
     return error(Errc::kInvalidParameterValue, "Too many tags added for queue " + id.name + ".");
@@ -494,10 +662,15 @@ Result<base::Ok> Engine::create_queue(const QueueId& id, const AttributeMap& att
   {
     std::unique_lock dir(d.dir_mu);
     AttributeContext context{d.options.region, id.account,
-                             [&](const QueueId& q) { return d.queues.count(q) > 0; }};
+                             [&](const QueueId& q) { return d.target_info(q); }, d.arn(id), true};
     if (auto it = d.queues.find(id); it != d.queues.end()) {
       Queue& q = *it->second;
       std::lock_guard lock(q.mu);
+      if (q.fifo != fifo) {
+        return error(Errc::kQueueNameExists,
+                     "A queue already exists with the same name and a different value for "
+                     "attribute FifoQueue");
+      }
       auto proposed = apply_queue_attributes(q.config, attributes, context);
       if (!proposed) return base::fail(proposed.error());
       // As AWS: only attributes named in the request are compared with the queue's.
@@ -531,11 +704,23 @@ Result<base::Ok> Engine::create_queue(const QueueId& id, const AttributeMap& att
       // synced write completes after it.
       d.store.write(WriteBatch{}, Durability::kSync, deferred.callback());
     } else {
-      auto config = apply_queue_attributes(QueueConfig{}, attributes, context);
+      if (auto gone = d.recently_deleted.find(id); gone != d.recently_deleted.end()) {
+        if (d.clock.now_ms() - gone->second < kRecentlyDeletedMs) {
+          return error(Errc::kQueueDeletedRecently,
+                       "You must wait 60 seconds after deleting a queue before you can create "
+                       "another with the same name.");
+        }
+        d.recently_deleted.erase(gone);
+      }
+      QueueConfig base;
+      base.fifo = fifo;
+      auto config = apply_queue_attributes(base, attributes, context);
       if (!config) return base::fail(config.error());
       auto q = std::make_shared<Queue>(id, d.arn(id), d.allocate_seqs(1), d.cache_bytes);
+      q->fifo = fifo;
+      if (fifo) q->messages.enable_groups();
       std::lock_guard lock(q->mu);
-      q->config = std::move(*config);
+      d.set_config(*q, std::move(*config));
       q->tags = tags;
       q->created_s = q->modified_s = d.clock.now_ms() / 1000;
       WriteBatch batch;
@@ -562,10 +747,21 @@ Result<base::Ok> Engine::delete_queue(const QueueId& id, storage::WriteCallback 
     q->deleted = true;
     q->messages.clear();
     wakes = take_watchers(*q);
+    q->dedup.clear();
+    q->dedup_order.clear();
+    q->attempts.clear();
+    q->attempt_order.clear();
+    const int64_t now = d.clock.now_ms();
+    // Forget names deleted long ago, so the map stays small.
+    std::erase_if(d.recently_deleted,
+                  [&](const auto& e) { return now - e.second >= kRecentlyDeletedMs; });
+    d.recently_deleted[id] = now;
     WriteBatch batch;
     batch.del(codec::queue_key(id));
     batch.delete_range(codec::message_prefix(q->incarnation),
                        codec::message_prefix(q->incarnation + 1));
+    batch.delete_range(codec::dedup_prefix(q->incarnation),
+                       codec::dedup_prefix(q->incarnation + 1));
     d.store.write(std::move(batch), Durability::kSync, deferred.callback());
   }
   deferred.release();
@@ -591,13 +787,13 @@ std::vector<std::string> Engine::list_queues(const std::string& account,
 Result<AttributeMap> Engine::get_queue_attributes(const QueueId& id,
                                                   const std::vector<std::string>& names) const {
   Impl& d = *impl_;
+  auto q = d.find(id);
+  if (!q) return queue_does_not_exist();
   for (const std::string& name : names) {
-    if (!is_gettable_attribute(name)) {
+    if (!is_gettable_attribute(name, q->fifo)) {
       return error(Errc::kInvalidAttributeName, "Unknown Attribute " + name + ".");
     }
   }
-  auto q = d.find(id);
-  if (!q) return queue_does_not_exist();
   AttributeMap all;
   {
     std::lock_guard lock(q->mu);
@@ -632,11 +828,12 @@ Result<base::Ok> Engine::set_queue_attributes(const QueueId& id, const Attribute
     if (it == d.queues.end()) return queue_does_not_exist();
     Queue& q = *it->second;
     AttributeContext context{d.options.region, id.account,
-                             [&](const QueueId& other) { return d.queues.count(other) > 0; }};
+                             [&](const QueueId& other) { return d.target_info(other); }, q.arn,
+                             false};
     std::lock_guard lock(q.mu);
     auto config = apply_queue_attributes(q.config, attributes, context);
     if (!config) return base::fail(config.error());
-    q.config = std::move(*config);
+    d.set_config(q, std::move(*config));
     q.modified_s = d.clock.now_ms() / 1000;
     WriteBatch batch;
     batch.put(codec::queue_key(id), encode_queue_record(q));
@@ -724,6 +921,196 @@ Result<base::Ok> Engine::purge_queue(const QueueId& id, storage::WriteCallback d
 
 std::string Engine::queue_arn(const QueueId& id) const { return impl_->arn(id); }
 
+Result<std::vector<std::string>> Engine::list_dead_letter_source_queues(const QueueId& id) const {
+  const Impl& d = *impl_;
+  std::vector<std::shared_ptr<Queue>> candidates;
+  {
+    std::shared_lock lock(d.dir_mu);
+    if (!d.queues.contains(id)) return queue_does_not_exist();
+    for (auto it = d.queues.lower_bound(QueueId{id.account, ""});
+         it != d.queues.end() && it->first.account == id.account; ++it) {
+      candidates.push_back(it->second);
+    }
+  }
+  std::vector<std::string> names;
+  for (const auto& q : candidates) {
+    std::lock_guard lock(q->mu);
+    if (!q->deleted && q->config.dead_letter_target == id) names.push_back(q->id.name);
+  }
+  return names;
+}
+
+namespace {
+
+// AddPermission accepts the actions a queue can share; the owner-only ones get their own reason.
+constexpr std::string_view kShareableActions[] = {"*",
+                                                  "SendMessage",
+                                                  "ReceiveMessage",
+                                                  "DeleteMessage",
+                                                  "ChangeMessageVisibility",
+                                                  "GetQueueAttributes",
+                                                  "GetQueueUrl",
+                                                  "ListDeadLetterSourceQueues",
+                                                  "PurgeQueue",
+                                                  "ListQueueTags",
+                                                  "ListMessageMoveTasks",
+                                                  "StartMessageMoveTask",
+                                                  "CancelMessageMoveTask"};
+constexpr std::string_view kOwnerActions[] = {
+    "AddPermission", "RemovePermission", "SetQueueAttributes", "DeleteQueue",
+    "CreateQueue",   "TagQueue",         "UntagQueue",         "ListQueues"};
+constexpr size_t kMaxPermissionActions = 7;
+
+bool one_of(std::string_view v, std::span<const std::string_view> set) {
+  return std::find(set.begin(), set.end(), v) != set.end();
+}
+
+// The queue's policy document, or AWS's default one to add statements to.
+json::object policy_document(const Queue& q) {
+  if (!q.config.policy.empty()) {
+    boost::system::error_code ec;
+    json::value v = json::parse(q.config.policy, ec);
+    if (!ec && v.is_object()) {
+      json::object o = std::move(v.as_object());
+      json::value& st = o["Statement"];
+      if (st.is_object()) st = json::array{std::move(st)};
+      if (!st.is_array()) st = json::array{};
+      return o;
+    }
+  }
+  json::object o;
+  o["Version"] = "2012-10-17";
+  o["Id"] = q.arn + "/SQSDefaultPolicy";
+  o["Statement"] = json::array{};
+  return o;
+}
+
+// One value as itself, several as a list, as AWS writes Principal.AWS and Action.
+json::value one_or_list(const std::vector<std::string>& values) {
+  if (values.size() == 1) return json::value(values.front());
+  json::array a;
+  for (const auto& v : values) a.emplace_back(v);
+  return a;
+}
+
+}  // namespace
+
+Result<base::Ok> Engine::add_permission(const QueueId& id, const std::string& label,
+                                        const std::vector<std::string>& account_ids,
+                                        const std::vector<std::string>& actions,
+                                        storage::WriteCallback done) {
+  Impl& d = *impl_;
+  bool label_ok = !label.empty() && label.size() <= 80;
+  for (char c : label) {
+    label_ok = label_ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_');
+  }
+  if (!label_ok) {
+    return error(Errc::kInvalidParameterValue,
+                 "Value " + label +
+                     " for parameter Label is invalid. Reason: Can only include alphanumeric "
+                     "characters, hyphens, or underscores. 1 to 80 in length");
+  }
+  if (account_ids.empty()) {
+    return error(Errc::kInvalidParameterValue,
+                 "Value [] for parameter PrincipalId is invalid. Reason: Unable to verify.");
+  }
+  if (actions.empty()) {
+    return error(Errc::kMissingParameter, "The request must contain the parameter Actions.");
+  }
+  if (actions.size() > kMaxPermissionActions) {
+    return error(Errc::kOverLimit,
+                 std::to_string(actions.size()) + " Actions were found, maximum allowed is 7.");
+  }
+  for (const std::string& a : actions) {
+    if (one_of(a, kOwnerActions)) {
+      return error(Errc::kInvalidParameterValue,
+                   "Value SQS:" + a +
+                       " for parameter ActionName is invalid. Reason: Only the queue owner is "
+                       "allowed to invoke this action.");
+    }
+    if (!one_of(a, kShareableActions)) {
+      return error(Errc::kInvalidParameterValue,
+                   "Value SQS:" + a +
+                       " for parameter ActionName is invalid. Reason: Please refer to the "
+                       "appropriate WSDL for a list of valid actions. ");
+    }
+  }
+  auto q = d.find(id);
+  if (!q) return queue_does_not_exist();
+  DeferredDone deferred(std::move(done));
+  {
+    std::lock_guard lock(q->mu);
+    if (q->deleted) return queue_does_not_exist();
+    json::object policy = policy_document(*q);
+    json::array& statements = policy["Statement"].as_array();
+    for (const json::value& st : statements) {
+      const json::value* sid = st.is_object() ? st.as_object().if_contains("Sid") : nullptr;
+      if (sid && sid->is_string() && sid->as_string() == label) {
+        return error(Errc::kInvalidParameterValue,
+                     "Value " + label + " for parameter Label is invalid. Reason: Already exists.");
+      }
+    }
+    std::vector<std::string> principals, qualified;
+    for (const auto& account : account_ids)
+      principals.push_back("arn:aws:iam::" + account + ":root");
+    for (const auto& a : actions) qualified.push_back("SQS:" + a);
+    json::object st;
+    st["Sid"] = label;
+    st["Effect"] = "Allow";
+    st["Principal"] = json::object{{"AWS", one_or_list(principals)}};
+    st["Action"] = one_or_list(qualified);
+    st["Resource"] = q->arn;
+    statements.push_back(std::move(st));
+    QueueConfig config = q->config;
+    config.policy = json::serialize(policy);
+    d.set_config(*q, std::move(config));
+    q->modified_s = d.clock.now_ms() / 1000;
+    WriteBatch batch;
+    batch.put(codec::queue_key(id), encode_queue_record(*q));
+    d.store.write(std::move(batch), Durability::kSync, deferred.callback());
+  }
+  deferred.release();
+  return base::Ok{};
+}
+
+Result<base::Ok> Engine::remove_permission(const QueueId& id, const std::string& label,
+                                           storage::WriteCallback done) {
+  Impl& d = *impl_;
+  auto q = d.find(id);
+  if (!q) return queue_does_not_exist();
+  DeferredDone deferred(std::move(done));
+  {
+    std::lock_guard lock(q->mu);
+    if (q->deleted) return queue_does_not_exist();
+    if (q->config.policy.empty()) {
+      return error(Errc::kInvalidParameterValue,
+                   "Value " + label + " for parameter Label is invalid. Reason: can't find label.");
+    }
+    json::object policy = policy_document(*q);
+    json::array& statements = policy["Statement"].as_array();
+    const size_t before = statements.size();
+    for (auto it = statements.begin(); it != statements.end();) {
+      const json::value* sid = it->is_object() ? it->as_object().if_contains("Sid") : nullptr;
+      it = sid && sid->is_string() && sid->as_string() == label ? statements.erase(it) : it + 1;
+    }
+    if (statements.size() == before) {
+      return error(Errc::kInvalidParameterValue,
+                   "Value " + label +
+                       " for parameter Label is invalid. Reason: can't find label on existing "
+                       "policy.");
+    }
+    QueueConfig config = q->config;
+    config.policy = statements.empty() ? std::string() : json::serialize(policy);
+    d.set_config(*q, std::move(config));
+    q->modified_s = d.clock.now_ms() / 1000;
+    WriteBatch batch;
+    batch.put(codec::queue_key(id), encode_queue_record(*q));
+    d.store.write(std::move(batch), Durability::kSync, deferred.callback());
+  }
+  deferred.release();
+  return base::Ok{};
+}
+
 // Messages --------------------------------------------------------------------------------
 
 Result<SendResult> Engine::send_message(const QueueId& id, SendRequest request,
@@ -745,7 +1132,8 @@ Result<std::vector<Result<SendResult>>> Engine::send_messages(const QueueId& id,
   {
     std::lock_guard lock(q->mu);
     if (q->deleted) return queue_does_not_exist();
-    limits = {q->config.delay_seconds, q->config.maximum_message_size};
+    limits = {q->config.delay_seconds, q->config.maximum_message_size, q->config.fifo,
+              q->config.content_based_deduplication, q->config.dedup_per_group};
   }
   // Validation, hashing and encoding happen outside the queue's lock.
   const int64_t now = d.clock.now_ms();
@@ -775,10 +1163,23 @@ Result<std::vector<Result<SendResult>>> Engine::send_messages(const QueueId& id,
     if (q->deleted) return queue_does_not_exist();
     WriteBatch batch;
     d.maintain(*q, now, batch);
+    // The queue may have been recreated since limits were read: a FIFO send needs FIFO state.
+    if (q->config.fifo != limits.fifo) return queue_does_not_exist();
     uint64_t seq = d.allocate_seqs(accepted);
     bool visible_now = false;
-    for (auto& p : prepared) {
+    for (size_t i = 0; i < prepared.size(); ++i) {
+      auto& p = prepared[i];
       if (!p) continue;
+      if (limits.fifo) {
+        // A duplicate within the window is accepted but not enqueued: it answers with the
+        // message that was (the SDK checks the MD5 of the body it sent).
+        if (auto it = q->dedup.find(p->dedup_key);
+            it != q->dedup.end() && now < it->second.sent_ms + kDedupWindowMs) {
+          results[i]->message_id = it->second.message_id;
+          results[i]->sequence_number = codec::sequence_number(it->second.seq);
+          continue;
+        }
+      }
       MessageMeta m;
       m.seq = seq++;
       m.sent_ms = p->sent_ms;
@@ -787,8 +1188,18 @@ Result<std::vector<Result<SendResult>>> Engine::send_messages(const QueueId& id,
       visible_now |= m.status == MessageStatus::kVisible;
       if (d.try_cache(p->payload.size())) m.payload = std::make_unique<std::string>(p->payload);
       batch.put(codec::payload_key(q->incarnation, m.seq), std::move(p->payload));
-      q->messages.add(std::move(m));
+      if (limits.fifo) {
+        results[i]->sequence_number = codec::sequence_number(m.seq);
+        q->dedup[p->dedup_key] = {now, m.seq, results[i]->message_id};
+        q->dedup_order.emplace_back(now, p->dedup_key);
+        // Synced with the message: after a crash the window still rejects its duplicates.
+        batch.put(codec::dedup_key(q->incarnation, p->dedup_key),
+                  codec::encode_dedup({now, m.seq, results[i]->message_id}));
+      }
+      q->messages.add(std::move(m), p->group);
     }
+    // Even a batch of duplicates only (nothing to write) answers after a sync, so that the
+    // originals it reports are durable.
     d.store.write(std::move(batch), Durability::kSync, deferred.callback());
     if (visible_now) wakes = take_watchers(*q);
   }
@@ -835,6 +1246,7 @@ Result<std::vector<ReceivedMessage>> Engine::receive_messages(const QueueId& id,
   };
   std::vector<Fetch> fetches;
   std::vector<codec::ReceiptHandle> handles;  // parallel to out
+  std::vector<std::string> handle_texts;      // parallel to out when made under the lock
   std::vector<MovedMessage> moved;
   {
     std::lock_guard lock(q->mu);
@@ -843,57 +1255,135 @@ Result<std::vector<ReceivedMessage>> Engine::receive_messages(const QueueId& id,
     WriteBatch batch;
     d.maintain(*q, now, batch);
     MessageIndex& index = q->messages;
-    const size_t limit = static_cast<size_t>(std::max(d.options.max_inflight_standard, 0));
-    if (index.inflight() >= limit) {
+    const bool fifo = q->config.fifo;
+    const size_t limit = static_cast<size_t>(
+        std::max(fifo ? d.options.max_inflight_fifo : d.options.max_inflight_standard, 0));
+    if (index.inflight() >= limit && !fifo) {
       d.write_lazy(batch);
       return error(Errc::kOverLimit, "The maximum number of in flight messages (" +
                                          std::to_string(limit) + ") for queue " + id.name +
                                          " has been reached.");
     }
     const size_t wanted =
-        std::min(static_cast<size_t>(request.max_messages), limit - index.inflight());
+        index.inflight() >= limit
+            ? 0
+            : std::min(static_cast<size_t>(request.max_messages), limit - index.inflight());
     const int timeout = request.visibility_timeout.value_or(q->config.visibility_timeout);
     const int64_t retention_cutoff = now - int64_t{q->config.message_retention_period} * 1000;
     const int max_receives = dlq ? q->config.max_receive_count : 0;
     std::vector<MessageMeta*> requeue;  // received with a zero timeout: visible again after
-    while (out.size() < wanted) {
-      MessageMeta* m = index.pop_visible();
-      if (!m) break;
-      if (m->sent_ms <= retention_cutoff) {  // moved in from another queue, now expired
-        batch.del(codec::payload_key(q->incarnation, m->seq));
-        batch.del(codec::state_key(q->incarnation, m->seq));
-        index.remove(*m);
-        continue;
-      }
-      if (max_receives > 0 && m->receive_count >= static_cast<uint32_t>(max_receives)) {
-        moved.push_back(
-            MovedMessage{m->seq, std::move(m->payload),
-                         codec::MessageState{m->visible_at_ms, m->receive_count,
-                                             m->first_receive_ms(), m->last_receive_ms()}});
-        if (moved.back().payload) d.cache_bytes -= cache_cost(moved.back().payload->size());
-        index.remove(*m);  // its keys are deleted by the move's batch
-        continue;
-      }
-      ++m->receive_count;
-      if (m->first_receive_offset == 0) m->first_receive_offset = m->to_offset(now);
-      m->last_receive_offset = m->to_offset(now);
-      if (timeout > 0) {
-        index.set_invisible(*m, now + int64_t{timeout} * 1000, MessageStatus::kInflight);
-      } else {
-        m->visible_at_ms = now;
-        requeue.push_back(m);
-      }
-      batch.put(codec::state_key(q->incarnation, m->seq),
-                codec::encode_state({m->visible_at_ms, m->receive_count, m->first_receive_ms(),
-                                     m->last_receive_ms()}));
+
+    // Adds m to the answer: its payload now if cached, else after the lock is released.
+    auto answer = [&](MessageMeta& m) {
+      batch.put(codec::state_key(q->incarnation, m.seq),
+                codec::encode_state(
+                    {m.visible_at_ms, m.receive_count, m.first_receive_ms(), m.last_receive_ms()}));
       ReceivedMessage& r = out.emplace_back();
-      handles.push_back({q->incarnation, m->seq, m->receive_count});
-      const ReceiveView view{m->receive_count, m->first_receive_ms()};
+      handles.push_back({q->incarnation, m.seq, m.receive_count});
+      const ReceiveView view{m.receive_count, m.first_receive_ms(), m.seq, fifo};
       codec::Payload p;
-      if (m->payload && codec::decode_payload(*m->payload, &p)) {
+      if (m.payload && codec::decode_payload(*m.payload, &p)) {
         fill_received(p, view, id.account, request, &r);
       } else {
-        fetches.push_back({out.size() - 1, m->seq, view});
+        fetches.push_back({out.size() - 1, m.seq, view});
+      }
+    };
+    auto deliver = [&](MessageMeta& m) {
+      ++m.receive_count;
+      if (m.first_receive_offset == 0) m.first_receive_offset = m.to_offset(now);
+      m.last_receive_offset = m.to_offset(now);
+      if (timeout > 0) {
+        index.set_invisible(m, now + int64_t{timeout} * 1000, MessageStatus::kInflight);
+      } else {
+        m.visible_at_ms = now;
+        requeue.push_back(&m);
+      }
+      answer(m);
+    };
+    // Takes m out of the queue instead of delivering it: expired (a message moved in from
+    // another queue keeps its original send time) or bound for the dead-letter queue.
+    auto skip = [&](MessageMeta& m) {
+      if (m.sent_ms <= retention_cutoff) {
+        batch.del(codec::payload_key(q->incarnation, m.seq));
+        batch.del(codec::state_key(q->incarnation, m.seq));
+        index.remove(m);
+        return true;
+      }
+      if (max_receives > 0 && m.receive_count >= static_cast<uint32_t>(max_receives)) {
+        moved.push_back(
+            MovedMessage{m.seq, std::move(m.payload),
+                         codec::MessageState{m.visible_at_ms, m.receive_count, m.first_receive_ms(),
+                                             m.last_receive_ms()}});
+        if (moved.back().payload) d.cache_bytes -= cache_cost(moved.back().payload->size());
+        index.remove(m);  // its keys are deleted by the move's batch
+        return true;
+      }
+      return false;
+    };
+
+    if (!fifo) {
+      while (out.size() < wanted) {
+        MessageMeta* m = index.pop_visible();
+        if (!m) break;
+        if (!skip(*m)) deliver(*m);
+      }
+    } else {
+      const std::string& attempt_id = request.receive_request_attempt_id;
+      bool retried = false;
+      if (auto it = attempt_id.empty() ? q->attempts.end() : q->attempts.find(attempt_id);
+          it != q->attempts.end()) {
+        // A retry returns the same messages and handles while none of them was deleted,
+        // received again or had its visibility changed; it restarts their visibility timeout.
+        bool unchanged = true;
+        for (auto [seq, count] : it->second.messages) {
+          MessageMeta* m = index.find(seq);
+          unchanged =
+              unchanged && m && m->receive_count == count &&
+              (m->status == MessageStatus::kInflight || m->status == MessageStatus::kVisible);
+        }
+        if (unchanged) {
+          retried = true;
+          for (auto [seq, count] : it->second.messages) {
+            MessageMeta& m = *index.find(seq);
+            if (timeout > 0) {
+              index.set_invisible(m, now + int64_t{timeout} * 1000, MessageStatus::kInflight);
+            } else if (m.status == MessageStatus::kInflight) {
+              index.set_visible(m, now);
+            }
+            answer(m);
+          }
+          handle_texts = it->second.handles;
+        } else {
+          q->attempts.erase(it);
+        }
+      }
+      if (!retried) {
+        std::vector<uint64_t> served;
+        while (out.size() < wanted) {
+          const uint64_t group = index.pop_ready_group();
+          if (group == 0) break;
+          if (std::find(served.begin(), served.end(), group) != served.end()) continue;
+          served.push_back(group);
+          // As many messages of one group as possible, in order, then the next group.
+          for (uint64_t seq : index.group_messages(group, wanted - out.size() + 64)) {
+            if (out.size() >= wanted) break;
+            MessageMeta* m = index.find(seq);
+            if (!m) continue;
+            if (m->status != MessageStatus::kVisible) break;  // nothing overtakes it
+            if (!skip(*m)) deliver(*m);
+          }
+        }
+        for (uint64_t group : served) index.push_ready(group);
+        if (!attempt_id.empty() && !out.empty()) {
+          Queue::Attempt& a = q->attempts[attempt_id];
+          a.at_ms = now;
+          for (const auto& h : handles) {
+            a.messages.emplace_back(h.seq, h.generation);
+            handle_texts.push_back(codec::encode_receipt_handle(h, d.secret));
+          }
+          a.handles = handle_texts;
+          q->attempt_order.emplace_back(now, attempt_id);
+        }
       }
     }
     for (MessageMeta* m : requeue) index.push_visible(*m);
@@ -902,7 +1392,9 @@ Result<std::vector<ReceivedMessage>> Engine::receive_messages(const QueueId& id,
   // Handles (an HMAC each) are made, and payloads that are not cached are read, without
   // holding the queue's lock.
   for (size_t i = 0; i < out.size(); ++i) {
-    out[i].receipt_handle = codec::encode_receipt_handle(handles[i], d.secret);
+    out[i].receipt_handle = i < handle_texts.size()
+                                ? handle_texts[i]
+                                : codec::encode_receipt_handle(handles[i], d.secret);
   }
   if (!fetches.empty()) {
     std::vector<bool> gone(out.size(), false);
@@ -933,18 +1425,33 @@ Result<base::Ok> Engine::delete_message(const QueueId& id, const std::string& re
   if (!h) return invalid_receipt_handle(receipt_handle);
   auto q = d.find(id);
   if (!q) return queue_does_not_exist();
-  std::lock_guard lock(q->mu);
-  if (q->deleted) return queue_does_not_exist();
-  if (h->incarnation != q->incarnation) return invalid_receipt_handle(receipt_handle);
-  // A message already gone is not an error, and neither is an older handle of a message
-  // received again since: AWS deletes it all the same on standard queues.
-  if (MessageMeta* m = q->messages.find(h->seq)) {
-    q->messages.remove(*m);
-    WriteBatch batch;
-    batch.del(codec::payload_key(q->incarnation, h->seq));
-    batch.del(codec::state_key(q->incarnation, h->seq));
-    d.store.write(std::move(batch), Durability::kLazy, nullptr);
+  std::vector<std::function<void()>> wakes;
+  {
+    std::lock_guard lock(q->mu);
+    if (q->deleted) return queue_does_not_exist();
+    if (h->incarnation != q->incarnation) return invalid_receipt_handle(receipt_handle);
+    // A message already gone is not an error, and neither is an older handle of a message
+    // received again since: AWS deletes it all the same on standard queues. A FIFO queue
+    // refuses a handle whose message is no longer in flight under it: the message may be in
+    // another consumer's hands, and deleting it would break the group's order.
+    if (MessageMeta* m = q->messages.find(h->seq)) {
+      if (q->fifo && (m->receive_count != h->generation || m->status != MessageStatus::kInflight ||
+                      m->visible_at_ms <= d.clock.now_ms())) {
+        return error(Errc::kInvalidParameterValue,
+                     "Value " + receipt_handle +
+                         " for parameter ReceiptHandle is invalid. Reason: The receipt handle "
+                         "has expired.");
+      }
+      q->messages.remove(*m);
+      WriteBatch batch;
+      batch.del(codec::payload_key(q->incarnation, h->seq));
+      batch.del(codec::state_key(q->incarnation, h->seq));
+      d.store.write(std::move(batch), Durability::kLazy, nullptr);
+      // Deleting a FIFO group's in-flight message may unlock the group for a long poll.
+      if (q->fifo && !q->watchers.empty() && q->messages.receivable()) wakes = take_watchers(*q);
+    }
   }
+  fire(wakes);
   return base::Ok{};
 }
 
@@ -1010,6 +1517,416 @@ Result<base::Ok> Engine::change_message_visibility(const QueueId& id,
   return base::Ok{};
 }
 
+// Message move tasks ----------------------------------------------------------------------
+
+namespace {
+
+constexpr int kDefaultMoveRate = 500;  // messages per second when the task names none
+constexpr int kMaxMoveRate = 500;
+constexpr size_t kTasksKeptPerSource = 10;
+constexpr int64_t kIdleDriveMs = 1000;
+
+const char* status_name(int s) {
+  static constexpr const char* kNames[] = {"RUNNING", "COMPLETED", "CANCELLED", "FAILED"};
+  return kNames[s];
+}
+
+std::string task_handle(const std::string& task_id, const std::string& source_arn) {
+  json::object o;
+  o["taskId"] = task_id;
+  o["sourceArn"] = source_arn;
+  return base::base64_encode(json::serialize(o));
+}
+
+base::Unexpected<Error> no_such_source() {
+  return error(Errc::kResourceNotFound,
+               "The resource that you specified for the SourceArn parameter doesn't exist.");
+}
+
+}  // namespace
+
+void Engine::Impl::persist_task(const MoveTask& t, Durability durability, WriteCallback done) {
+  json::object o;
+  o["id"] = t.id;
+  o["source_account"] = t.source.account;
+  o["source_name"] = t.source.name;
+  o["source_arn"] = t.source_arn;
+  if (t.destination) {
+    o["destination_account"] = t.destination->account;
+    o["destination_name"] = t.destination->name;
+    o["destination_arn"] = t.destination_arn;
+  }
+  o["rate"] = t.rate;
+  o["status"] = static_cast<int>(t.status);
+  o["started_ms"] = t.started_ms;
+  o["to_move"] = t.to_move;
+  o["moved"] = t.moved;
+  o["failure"] = t.failure;
+  WriteBatch batch;
+  batch.put(codec::task_key(t.id), json::serialize(o));
+  store.write(std::move(batch), durability, std::move(done));
+}
+
+void Engine::Impl::load_tasks() {
+  std::lock_guard lock(tasks_mu);
+  tasks.clear();
+  store.scan(codec::kTaskPrefix, [&](std::string_view, std::string_view value) {
+    boost::system::error_code ec;
+    json::value v = json::parse(value, ec);
+    if (ec || !v.is_object()) return true;
+    const json::object& o = v.as_object();
+    auto str = [&](const char* k) {
+      const json::value* x = o.if_contains(k);
+      return x && x->is_string() ? std::string(x->as_string()) : std::string();
+    };
+    auto num = [&](const char* k) -> int64_t {
+      const json::value* x = o.if_contains(k);
+      return x && x->is_int64() ? x->as_int64() : 0;
+    };
+    MoveTask t;
+    t.id = str("id");
+    t.source = {str("source_account"), str("source_name")};
+    t.source_arn = str("source_arn");
+    if (!str("destination_name").empty()) {
+      t.destination = QueueId{str("destination_account"), str("destination_name")};
+      t.destination_arn = str("destination_arn");
+    }
+    t.rate = static_cast<int>(num("rate"));
+    t.status = static_cast<TaskStatus>(std::clamp<int64_t>(num("status"), 0, 3));
+    t.started_ms = num("started_ms");
+    t.to_move = num("to_move");
+    t.moved = num("moved");
+    t.failure = str("failure");
+    if (!t.id.empty()) tasks[t.id] = std::move(t);
+    return true;
+  });
+}
+
+// Takes the oldest receivable message out of the task's source queue and delivers it to the
+// task's destination (or the message's source queue), in one store batch.
+Engine::Impl::MoveOutcome Engine::Impl::move_one(const MoveTask& t, std::string* failure) {
+  auto source = find(t.source);
+  if (!source) {
+    *failure = "AWS.SimpleQueueService.NonExistentQueue";
+    return MoveOutcome::kFailed;
+  }
+  std::optional<MovedMessage> moved;
+  std::string payload;
+  QueueId target_id;
+  {
+    std::lock_guard lock(source->mu);
+    if (source->deleted) {
+      *failure = "AWS.SimpleQueueService.NonExistentQueue";
+      return MoveOutcome::kFailed;
+    }
+    const int64_t now = clock.now_ms();
+    WriteBatch batch;
+    maintain(*source, now, batch);
+    write_lazy(batch);
+    MessageIndex& index = source->messages;
+    MessageMeta* m = nullptr;
+    uint64_t group = 0;
+    if (index.grouped()) {
+      group = index.pop_ready_group();
+      if (group != 0) {
+        auto head = index.group_messages(group, 1);
+        if (!head.empty()) m = index.find(head.front());
+      }
+    } else {
+      m = index.pop_visible();
+    }
+    if (m == nullptr) return MoveOutcome::kEmpty;
+    auto put_back = [&] {
+      if (group != 0) {
+        index.push_ready(group);
+      } else {
+        index.push_visible(*m);
+      }
+    };
+    if (m->payload) {
+      payload = *m->payload;
+    } else if (auto stored = store.get(codec::payload_key(source->incarnation, m->seq))) {
+      payload = std::move(*stored);
+    } else {
+      put_back();
+      *failure = "InternalError";
+      return MoveOutcome::kFailed;
+    }
+    codec::Payload p;
+    std::string region;
+    std::optional<QueueId> target = t.destination;
+    if (!target && codec::decode_payload(payload, &p) && !p.dead_letter_source_arn.empty()) {
+      target = parse_queue_arn(p.dead_letter_source_arn, &region);
+    }
+    if (!target) {
+      put_back();
+      *failure = "CouldNotDetermineMessageSource";
+      return MoveOutcome::kFailed;
+    }
+    target_id = *target;
+    moved = MovedMessage{m->seq, nullptr,
+                         codec::MessageState{m->visible_at_ms, m->receive_count,
+                                             m->first_receive_ms(), m->last_receive_ms()}};
+    index.remove(*m);  // its keys are deleted by the move's batch
+  }
+  auto target = find(target_id);
+  std::vector<std::function<void()>> wakes;
+  bool delivered = false;
+  for (Queue* q : {target.get(), source.get()}) {
+    if (q == nullptr) continue;
+    std::unique_lock lock(q->mu);
+    if (insert_moved(*q, source->arn, source->incarnation, *moved, payload, true)) {
+      wakes = take_watchers(*q);
+      delivered = q == target.get();
+      break;
+    }
+  }
+  fire(wakes);
+  if (!delivered) {
+    *failure = "AWS.SimpleQueueService.NonExistentQueue";
+    return MoveOutcome::kFailed;
+  }
+  return MoveOutcome::kMoved;
+}
+
+Result<std::string> Engine::start_message_move_task(const std::string& account,
+                                                    const std::string& source_arn,
+                                                    const std::string& destination_arn,
+                                                    std::optional<int> max_per_second,
+                                                    storage::WriteCallback done) {
+  Impl& d = *impl_;
+  if (max_per_second && (*max_per_second < 1 || *max_per_second > kMaxMoveRate)) {
+    return error(Errc::kInvalidParameterValue,
+                 "Value " + std::to_string(*max_per_second) +
+                     " for parameter MaxNumberOfMessagesPerSecond is invalid. Reason: You must "
+                     "enter a number that's between 1 and 500.");
+  }
+  std::string region;
+  auto source = parse_queue_arn(source_arn, &region);
+  if (!source) {
+    return error(Errc::kInvalidParameterValue,
+                 "You must use this format to specify the SourceArn: "
+                 "arn:<partition>:<service>:<region>:<account-id>:<resource-id>");
+  }
+  if (region != d.options.region || source->account != account || !d.find(*source)) {
+    return no_such_source();
+  }
+  std::optional<QueueId> destination;
+  if (!destination_arn.empty()) {
+    destination = parse_queue_arn(destination_arn, &region);
+    if (!destination) {
+      return error(Errc::kInvalidParameterValue,
+                   "You must use this format to specify the DestinationArn: "
+                   "arn:<partition>:<service>:<region>:<account-id>:<resource-id>");
+    }
+    if (region != d.options.region || !d.find(*destination)) {
+      return error(Errc::kResourceNotFound,
+                   "The resource that you specified for the DestinationArn parameter doesn't "
+                   "exist.");
+    }
+  }
+  // Only dead-letter queues of other queues can be redriven.
+  auto sources = list_dead_letter_source_queues(*source);
+  if (!sources) return base::fail(sources.error());
+  if (sources->empty()) {
+    return error(Errc::kInvalidParameterValue,
+                 "Source queue must be configured as a Dead Letter Queue.");
+  }
+  int64_t to_move = 0;
+  if (auto q = d.find(*source)) {
+    std::lock_guard lock(q->mu);
+    to_move = static_cast<int64_t>(q->messages.visible());
+  }
+  Impl::MoveTask t;
+  t.id = base::uuid4();
+  t.source = *source;
+  t.source_arn = source_arn;
+  t.destination = destination;
+  t.destination_arn = destination_arn;
+  t.rate = max_per_second.value_or(0);
+  t.started_ms = d.clock.now_ms();
+  t.to_move = to_move;
+  DeferredDone deferred(std::move(done));
+  {
+    std::lock_guard lock(d.tasks_mu);
+    std::vector<std::string> of_source;
+    for (const auto& [tid, other] : d.tasks) {
+      if (other.source != *source) continue;
+      if (other.status == Impl::TaskStatus::kRunning) {
+        return error(Errc::kInvalidParameterValue,
+                     "There is already a task running. Only one active task is allowed for a "
+                     "source queue arn at a given time.");
+      }
+      of_source.push_back(tid);
+    }
+    // Keep the most recent ones only: ListMessageMoveTasks shows at most 10.
+    std::sort(of_source.begin(), of_source.end(), [&](const auto& a, const auto& b) {
+      return d.tasks[a].started_ms < d.tasks[b].started_ms;
+    });
+    WriteBatch drop;
+    while (of_source.size() >= kTasksKeptPerSource) {
+      drop.del(codec::task_key(of_source.front()));
+      d.tasks.erase(of_source.front());
+      of_source.erase(of_source.begin());
+    }
+    d.write_lazy(drop);
+    d.persist_task(t, Durability::kSync, deferred.callback());
+    d.tasks[t.id] = t;
+  }
+  deferred.release();
+  return task_handle(t.id, t.source_arn);
+}
+
+Result<std::vector<MoveTaskInfo>> Engine::list_message_move_tasks(const std::string& account,
+                                                                  const std::string& source_arn,
+                                                                  int max_results) const {
+  Impl& d = *impl_;
+  if (max_results < 1 || max_results > 10) {
+    return error(Errc::kInvalidParameterValue,
+                 "Value " + std::to_string(max_results) +
+                     " for parameter MaxResults is invalid. Reason: You must enter a number "
+                     "that's between 1 and 10.");
+  }
+  std::string region;
+  auto source = parse_queue_arn(source_arn, &region);
+  if (!source) {
+    return error(Errc::kInvalidParameterValue,
+                 "You must use this format to specify the SourceArn: "
+                 "arn:<partition>:<service>:<region>:<account-id>:<resource-id>");
+  }
+  if (region != d.options.region || source->account != account || !d.find(*source)) {
+    return no_such_source();
+  }
+  std::vector<MoveTaskInfo> out;
+  std::lock_guard lock(d.tasks_mu);
+  for (const auto& [tid, t] : d.tasks) {
+    if (t.source != *source) continue;
+    MoveTaskInfo info;
+    info.status = status_name(static_cast<int>(t.status));
+    if (t.status == Impl::TaskStatus::kRunning) info.task_handle = task_handle(t.id, t.source_arn);
+    info.source_arn = t.source_arn;
+    info.destination_arn = t.destination_arn;
+    if (t.rate > 0) info.max_messages_per_second = t.rate;
+    info.moved = t.moved;
+    info.to_move = t.to_move;
+    info.started_ms = t.started_ms;
+    info.failure_reason = t.failure;
+    out.push_back(std::move(info));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.started_ms > b.started_ms; });
+  if (out.size() > static_cast<size_t>(max_results)) out.resize(max_results);
+  return out;
+}
+
+Result<int64_t> Engine::cancel_message_move_task(const std::string& account,
+                                                 const std::string& handle,
+                                                 storage::WriteCallback done) {
+  Impl& d = *impl_;
+  std::string task_id, source_arn;
+  if (auto raw = base::base64_decode(handle)) {
+    boost::system::error_code ec;
+    json::value v = json::parse(*raw, ec);
+    if (!ec && v.is_object()) {
+      const json::object& o = v.as_object();
+      if (const json::value* x = o.if_contains("taskId"); x && x->is_string()) {
+        task_id = std::string(x->as_string());
+      }
+      if (const json::value* x = o.if_contains("sourceArn"); x && x->is_string()) {
+        source_arn = std::string(x->as_string());
+      }
+    }
+  }
+  std::string region;
+  auto source = parse_queue_arn(source_arn, &region);
+  if (task_id.empty() || !source) {
+    return error(Errc::kInvalidParameterValue, "Value for parameter TaskHandle is invalid.");
+  }
+  if (region != d.options.region || source->account != account || !d.find(*source)) {
+    return no_such_source();
+  }
+  DeferredDone deferred(std::move(done));
+  int64_t moved = 0;
+  {
+    std::lock_guard lock(d.tasks_mu);
+    auto it = d.tasks.find(task_id);
+    if (it == d.tasks.end() || it->second.source != *source) {
+      return error(Errc::kResourceNotFound, "Task does not exist.");
+    }
+    Impl::MoveTask& t = it->second;
+    if (t.status != Impl::TaskStatus::kRunning) {
+      return error(Errc::kInvalidParameterValue, "Only active tasks can be cancelled.");
+    }
+    t.status = Impl::TaskStatus::kCancelled;
+    moved = t.moved;
+    d.persist_task(t, Durability::kSync, deferred.callback());
+  }
+  deferred.release();
+  return moved;
+}
+
+std::optional<int64_t> Engine::run_move_tasks() {
+  Impl& d = *impl_;
+  std::vector<Impl::MoveTask> running;
+  {
+    std::lock_guard lock(d.tasks_mu);
+    for (const auto& [tid, t] : d.tasks) {
+      if (t.status == Impl::TaskStatus::kRunning) running.push_back(t);
+    }
+  }
+  if (running.empty()) return std::nullopt;
+  const int64_t now = d.clock.now_ms();
+  int64_t next = now + kIdleDriveMs;
+  for (Impl::MoveTask& t : running) {
+    const int rate = t.rate > 0 ? t.rate : kDefaultMoveRate;
+    // The rate holds from the task's start; at most a second's worth per call, so a task that
+    // fell behind (a restart) catches up gently.
+    const int64_t due = (now - t.started_ms) * rate / 1000 + 1;
+    const int64_t allowed = std::min<int64_t>(due - t.moved, rate);
+    int64_t moved = 0;
+    std::string failure;
+    Impl::TaskStatus status = Impl::TaskStatus::kRunning;
+    for (int64_t i = 0; i < allowed; ++i) {
+      if (t.moved + moved >= t.to_move) {
+        status = Impl::TaskStatus::kCompleted;
+        break;
+      }
+      auto outcome = d.move_one(t, &failure);
+      if (outcome == Impl::MoveOutcome::kMoved) {
+        ++moved;
+      } else {
+        status = outcome == Impl::MoveOutcome::kEmpty ? Impl::TaskStatus::kCompleted
+                                                      : Impl::TaskStatus::kFailed;
+        break;
+      }
+    }
+    if (status == Impl::TaskStatus::kRunning && t.moved + moved >= t.to_move) {
+      status = Impl::TaskStatus::kCompleted;
+    }
+    std::lock_guard lock(d.tasks_mu);
+    auto it = d.tasks.find(t.id);
+    if (it == d.tasks.end()) continue;
+    Impl::MoveTask& live = it->second;
+    live.moved += moved;
+    // A cancel that came in meanwhile wins.
+    if (live.status == Impl::TaskStatus::kRunning) {
+      live.status = status;
+      if (status == Impl::TaskStatus::kFailed) live.failure = failure;
+    }
+    if (moved > 0 || live.status != Impl::TaskStatus::kRunning) {
+      d.persist_task(
+          live, live.status == Impl::TaskStatus::kRunning ? Durability::kLazy : Durability::kSync,
+          nullptr);
+    }
+    if (live.status == Impl::TaskStatus::kRunning) {
+      // When the next message is due at this rate.
+      const int64_t at = live.started_ms + (live.moved * 1000 + rate - 1) / rate;
+      next = std::min(next, std::max(at, now + 1));
+    }
+  }
+  return next;
+}
+
 // Long polling ----------------------------------------------------------------------------
 
 Result<uint64_t> Engine::watch(const QueueId& id, std::function<void()> wake) {
@@ -1025,7 +1942,7 @@ Result<uint64_t> Engine::watch(const QueueId& id, std::function<void()> wake) {
     d.write_lazy(expired);
     // A message may have arrived between the caller's empty receive and this call: then wake
     // at once instead of waiting for the next one.
-    if (q->messages.visible() == 0) {
+    if (!q->messages.receivable()) {
       q->watchers.emplace(token, std::move(wake));
       return token;
     }

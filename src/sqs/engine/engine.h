@@ -69,6 +69,9 @@ struct ReceiveRequest {
   std::vector<std::string> attribute_names;
   // Message attribute names: "All", ".*", exact names, or "prefix.*".
   std::vector<std::string> message_attribute_names;
+  // FIFO only: a retry with the same id within 5 minutes returns the same messages and receipt
+  // handles while none of them changed (ignored on standard queues).
+  std::string receive_request_attempt_id;
 };
 
 struct ReceivedMessage {
@@ -84,11 +87,26 @@ struct ReceivedMessage {
 struct EngineOptions {
   std::string region = "us-east-1";
   int max_inflight_standard = 120'000;
+  // FIFO queues: beyond it receives return nothing (AWS answers no error for FIFO).
+  int max_inflight_fifo = 20'000;
   // Bytes of message bodies kept in memory across all queues; beyond it bodies are read back
   // from the store on receive.
   // 64 MiB: with ~60 bytes of index per message, a backlog of a million 1 KiB messages then
   // stays near 125 MB of engine memory.
   size_t body_cache_bytes = 64u << 20;
+};
+
+// A message move task as ListMessageMoveTasks reports it.
+struct MoveTaskInfo {
+  std::string task_handle;  // only while RUNNING
+  std::string status;       // RUNNING, COMPLETED, CANCELLED or FAILED
+  std::string source_arn;
+  std::string destination_arn;  // empty: back to each message's source queue
+  std::optional<int> max_messages_per_second;
+  int64_t moved = 0;
+  int64_t to_move = 0;
+  int64_t started_ms = 0;
+  std::string failure_reason;  // only if FAILED
 };
 
 class Engine {
@@ -123,6 +141,20 @@ class Engine {
   // kPurgeQueueInProgress within 60 s of the previous purge.
   Result<base::Ok> purge_queue(const QueueId& id, storage::WriteCallback done);
   std::string queue_arn(const QueueId& id) const;
+  // Names of the queues (of the dead-letter queue's account) whose RedrivePolicy targets it,
+  // sorted.
+  Result<std::vector<std::string>> list_dead_letter_source_queues(const QueueId& id) const;
+
+  // Permissions: statements of the queue's Policy, as AWS's AddPermission writes them
+  // ({"Version","Id":"<arn>/SQSDefaultPolicy","Statement":[{"Sid":label,"Effect":"Allow",
+  // "Principal":{"AWS":...},"Action":...,"Resource":arn}]}). Actions are given without the
+  // "SQS:" prefix. Removing the last statement removes the Policy.
+  Result<base::Ok> add_permission(const QueueId& id, const std::string& label,
+                                  const std::vector<std::string>& account_ids,
+                                  const std::vector<std::string>& actions,
+                                  storage::WriteCallback done);
+  Result<base::Ok> remove_permission(const QueueId& id, const std::string& label,
+                                     storage::WriteCallback done);
 
   // Messages ------------------------------------------------------------------------------
   Result<SendResult> send_message(const QueueId& id, SendRequest request,
@@ -138,6 +170,28 @@ class Engine {
   Result<base::Ok> delete_message(const QueueId& id, const std::string& receipt_handle);
   Result<base::Ok> change_message_visibility(const QueueId& id, const std::string& receipt_handle,
                                              int visibility_timeout);
+
+  // Message move tasks -------------------------------------------------------------------
+  // Starts moving the messages of a dead-letter queue (account: the caller's) to destination
+  // (empty: each message's original source queue) at up to max_per_second (default 500).
+  // Returns the task handle. Tasks are persisted; running ones resume after recover().
+  Result<std::string> start_message_move_task(const std::string& account,
+                                              const std::string& source_arn,
+                                              const std::string& destination_arn,
+                                              std::optional<int> max_per_second,
+                                              storage::WriteCallback done);
+  // The most recent tasks of a source queue, newest first (max_results 1-10).
+  Result<std::vector<MoveTaskInfo>> list_message_move_tasks(const std::string& account,
+                                                            const std::string& source_arn,
+                                                            int max_results) const;
+  // Cancels a running task; returns the number of messages it moved.
+  Result<int64_t> cancel_message_move_task(const std::string& account,
+                                           const std::string& task_handle,
+                                           storage::WriteCallback done);
+  // Moves what the running tasks may move by now (each at its rate, from its start). Returns
+  // when to call again (ms since epoch, engine clock), or nullopt when no task is running.
+  // Something above the engine (api/) calls it periodically.
+  std::optional<int64_t> run_move_tasks();
 
   // Long polling --------------------------------------------------------------------------
   // Calls `wake` once (from any thread) when a message may have become receivable in the queue

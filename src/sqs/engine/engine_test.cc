@@ -160,9 +160,9 @@ TEST_F(EngineTest, CreateQueueValidates) {
   };
   bad("bad name", {}, Errc::kInvalidParameterValue);
   bad(std::string(81, 'a'), {}, Errc::kInvalidParameterValue);
-  bad("q.fifo", {{"FifoQueue", "true"}}, Errc::kInvalidParameterValue);
+  bad("q.fifo", {}, Errc::kInvalidParameterValue);  // .fifo only with FifoQueue=true
   bad("q", {{"FifoQueue", "true"}}, Errc::kInvalidParameterValue);
-  bad("q", {{"FifoQueue", "false"}}, Errc::kInvalidAttributeName);
+  bad("q", {{"FifoQueue", "maybe"}}, Errc::kInvalidAttributeValue);
   bad("q", {{"ContentBasedDeduplication", "true"}}, Errc::kInvalidAttributeName);
   bad("q", {{"VisibilityTimeout", "43201"}}, Errc::kInvalidAttributeValue);
   bad("q", {{"QueueArn", "x"}}, Errc::kInvalidAttributeName);
@@ -279,6 +279,15 @@ TEST_F(EngineTest, DeleteQueueRemovesEverythingAndRecreatedQueueStartsEmpty) {
   EXPECT_EQ(message_keys(), 0u);
   EXPECT_FALSE(store_.get("sqs/q/123456789012/q").has_value());
 
+  // The name can be reused 60 seconds after the deletion.
+  clock_.advance_ms(59'999);
+  auto recent = engine().create_queue(id(), {}, {}, nullptr);
+  ASSERT_FALSE(recent.ok());
+  EXPECT_EQ(recent.error().code, Errc::kQueueDeletedRecently);
+  EXPECT_EQ(recent.error().message,
+            "You must wait 60 seconds after deleting a queue before you can create another with "
+            "the same name.");
+  clock_.advance_ms(1);
   create();
   EXPECT_EQ(counts(), Counts(0, 0, 0));
   EXPECT_TRUE(receive().empty());
@@ -540,7 +549,7 @@ TEST_F(EngineTest, MessageAttributeSelection) {
   ReceivedMessage m = select({});
   EXPECT_TRUE(m.message_attributes.empty());
   EXPECT_EQ(m.md5_of_message_attributes, "");
-  for (const char* all : {"All", ".*"}) {
+  for (const char* all : {"All", ".*", "*"}) {
     m = select({all});
     EXPECT_EQ(m.message_attributes, attrs);
     EXPECT_EQ(m.md5_of_message_attributes, "4c360f3fdafd970e05fae2f149d997f5");
@@ -553,6 +562,9 @@ TEST_F(EngineTest, MessageAttributeSelection) {
   m = select({"Help.*"});
   EXPECT_EQ(m.message_attributes.size(), 1u);
   EXPECT_TRUE(m.message_attributes.contains("Help.Me"));
+  m = select({"Hel.*"});  // a prefix, not a dotted namespace
+  EXPECT_EQ(m.message_attributes.size(), 2u);
+  EXPECT_EQ(m.md5_of_message_attributes, "83fee93c1bcd8b9a5a923ffacdc636c7");
   m = select({"Nope"});
   EXPECT_TRUE(m.message_attributes.empty());
 }

@@ -18,7 +18,10 @@ enum class Errc {
   kOverLimit,
   kPurgeQueueInProgress,
   kUnsupportedOperation,
-  kInternal,  // storage failure
+  kMissingParameter,      // a parameter the queue type requires (MessageGroupId on FIFO)
+  kQueueDeletedRecently,  // CreateQueue within 60 s of deleting a queue of that name
+  kResourceNotFound,      // message move tasks: a source, destination or task that is not there
+  kInternal,              // storage failure
 };
 
 struct Error {

@@ -9,7 +9,9 @@ namespace ferry::sqs::codec {
 
 namespace {
 
-constexpr uint8_t kPayloadVersion = 1;
+// Version 2 appended deduplication_id; version 1 payloads are still read.
+constexpr uint8_t kPayloadVersion = 2;
+constexpr uint8_t kDedupVersion = 1;
 constexpr uint8_t kStateVersion = 1;
 constexpr uint8_t kHandleVersion = 1;
 constexpr size_t kHandleBody = 1 + 8 + 8 + 4 + 4;  // version, incarnation, seq, generation, nonce
@@ -158,23 +160,81 @@ std::string encode_payload(const Payload& p) {
   put_attributes(out, p.system_attributes);
   put_bytes(out, p.message_group_id);
   put_bytes(out, p.dead_letter_source_arn);
+  put_bytes(out, p.deduplication_id);
   return out;
 }
 
 bool decode_payload(std::string_view data, Payload* p) {
   Reader r(data);
   uint8_t version;
-  return r.u8(&version) && version == kPayloadVersion && r.i64(&p->sent_ms) &&
-         r.i64(&p->first_visible_ms) && r.bytes(&p->message_id) && r.bytes(&p->md5_of_body) &&
-         r.bytes(&p->body) && get_attributes(r, &p->message_attributes) &&
-         get_attributes(r, &p->system_attributes) && r.bytes(&p->message_group_id) &&
-         r.bytes(&p->dead_letter_source_arn) && r.done();
+  if (!r.u8(&version) || (version != 1 && version != kPayloadVersion)) return false;
+  if (!(r.i64(&p->sent_ms) && r.i64(&p->first_visible_ms) && r.bytes(&p->message_id) &&
+        r.bytes(&p->md5_of_body) && r.bytes(&p->body) &&
+        get_attributes(r, &p->message_attributes) && get_attributes(r, &p->system_attributes) &&
+        r.bytes(&p->message_group_id) && r.bytes(&p->dead_letter_source_arn))) {
+    return false;
+  }
+  if (version >= 2 && !r.bytes(&p->deduplication_id)) return false;
+  return r.done();
 }
 
 bool peek_payload_times(std::string_view data, int64_t* sent_ms, int64_t* first_visible_ms) {
   Reader r(data);
   uint8_t version;
-  return r.u8(&version) && version == kPayloadVersion && r.i64(sent_ms) && r.i64(first_visible_ms);
+  return r.u8(&version) && (version == 1 || version == kPayloadVersion) && r.i64(sent_ms) &&
+         r.i64(first_visible_ms);
+}
+
+std::string dedup_prefix(uint64_t incarnation) {
+  std::string k(kDedupPrefix);
+  put_u64_be(k, incarnation);
+  return k;
+}
+
+std::string dedup_key(uint64_t incarnation, std::string_view scope_key) {
+  std::string k = dedup_prefix(incarnation);
+  k.append(scope_key);
+  return k;
+}
+
+bool parse_dedup_key(std::string_view key, uint64_t* incarnation, std::string* scope_key) {
+  if (key.size() <= kDedupPrefix.size() + 8 || !key.starts_with(kDedupPrefix)) return false;
+  key.remove_prefix(kDedupPrefix.size());
+  *incarnation = get_u64_be(key);
+  scope_key->assign(key.substr(8));
+  return true;
+}
+
+std::string encode_dedup(const DedupRecord& d) {
+  std::string out;
+  out.push_back(static_cast<char>(kDedupVersion));
+  put_u64(out, static_cast<uint64_t>(d.sent_ms));
+  put_u64(out, d.seq);
+  put_bytes(out, d.message_id);
+  return out;
+}
+
+bool decode_dedup(std::string_view data, DedupRecord* d) {
+  Reader r(data);
+  uint8_t version;
+  return r.u8(&version) && version == kDedupVersion && r.i64(&d->sent_ms) && r.u64(&d->seq) &&
+         r.bytes(&d->message_id) && r.done();
+}
+
+std::string task_key(std::string_view task_id) {
+  std::string k(kTaskPrefix);
+  k.append(task_id);
+  return k;
+}
+
+std::string sequence_number(uint64_t seq) {
+  unsigned __int128 v = (static_cast<unsigned __int128>(1) << 64) + seq;
+  std::string digits;
+  while (v != 0) {
+    digits.push_back(static_cast<char>('0' + static_cast<int>(v % 10)));
+    v /= 10;
+  }
+  return {digits.rbegin(), digits.rend()};
 }
 
 std::string encode_state(const MessageState& s) {

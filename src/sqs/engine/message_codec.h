@@ -11,6 +11,9 @@
 //   sqs/m/<incarnation><seq>p        -> message payload (immutable after send)
 //   sqs/m/<incarnation><seq>s        -> message state (visible_at, receive count, receive
 //                                       times); rewritten lazily on receive/visibility change
+//   sqs/d/<incarnation><scope key>   -> FIFO deduplication record (sent time, seq, message id),
+//                                       written with the send, kept 5 minutes past it
+//   sqs/t/<task id>                  -> message move task (JSON)
 // <incarnation> and <seq> are 8-byte big-endian numbers, so one queue's messages are
 // contiguous and in send order, and a recreated queue (new incarnation) never sees old ones.
 #include <cstdint>
@@ -26,6 +29,8 @@ inline constexpr std::string_view kSeqKey = "sqs/meta/seq";
 inline constexpr std::string_view kSecretKey = "sqs/meta/secret";
 inline constexpr std::string_view kQueuePrefix = "sqs/q/";
 inline constexpr std::string_view kMessagePrefix = "sqs/m/";
+inline constexpr std::string_view kDedupPrefix = "sqs/d/";
+inline constexpr std::string_view kTaskPrefix = "sqs/t/";
 
 std::string queue_key(const QueueId& id);
 // Every key of one queue incarnation's messages starts with this.
@@ -34,6 +39,25 @@ std::string payload_key(uint64_t incarnation, uint64_t seq);
 std::string state_key(uint64_t incarnation, uint64_t seq);
 // Parses a message key; kind is 'p' or 's'.
 bool parse_message_key(std::string_view key, uint64_t* incarnation, uint64_t* seq, char* kind);
+
+// FIFO deduplication records. scope_key is the MessageDeduplicationId, prefixed with the
+// MessageGroupId when the queue deduplicates per message group.
+std::string dedup_prefix(uint64_t incarnation);
+std::string dedup_key(uint64_t incarnation, std::string_view scope_key);
+bool parse_dedup_key(std::string_view key, uint64_t* incarnation, std::string* scope_key);
+struct DedupRecord {
+  int64_t sent_ms = 0;
+  uint64_t seq = 0;
+  std::string message_id;
+};
+std::string encode_dedup(const DedupRecord& r);
+bool decode_dedup(std::string_view data, DedupRecord* r);
+
+std::string task_key(std::string_view task_id);
+
+// A FIFO message's SequenceNumber: 2^64 + seq in decimal, so it is 128-bit, strictly increasing
+// within a queue (seq is) and 20 digits long, the shape AWS's have.
+std::string sequence_number(uint64_t seq);
 
 void put_u64_be(std::string& out, uint64_t v);
 uint64_t get_u64_be(std::string_view in);
@@ -49,6 +73,7 @@ struct Payload {
   MessageAttributes system_attributes;
   std::string message_group_id;
   std::string dead_letter_source_arn;  // set when moved to a dead-letter queue
+  std::string deduplication_id;        // FIFO only
 };
 std::string encode_payload(const Payload& p);
 bool decode_payload(std::string_view data, Payload* p);

@@ -39,20 +39,123 @@ void MessageIndex::count(MessageStatus s, int delta) {
   }
 }
 
-MessageMeta& MessageIndex::add(MessageMeta meta) {
+MessageMeta& MessageIndex::add(MessageMeta meta, std::string_view group) {
   assert(messages_.empty() || messages_.back().seq < meta.seq);
   assert(meta.status != MessageStatus::kDead);
+  const MessageStatus status = meta.status;
+  meta.status = MessageStatus::kDead;  // set_status() below counts it in
   MessageMeta& m = messages_.emplace_back(std::move(meta));
   ++live_;
-  count(m.status, +1);
-  if (m.status == MessageStatus::kVisible) {
-    visible_.push_back(m.seq);
-    std::push_heap(visible_.begin(), visible_.end(), std::greater<>());
-  } else {
+  if (grouped_) {
+    auto [it, added] = group_ids_.try_emplace(std::string(group), next_group_);
+    if (added) {
+      Group& g = groups_[next_group_++];
+      g.name = std::string(group);
+    }
+    Group& g = groups_[it->second];
+    g.seqs.push_back(m.seq);
+    ++g.live;
+    group_of_[m.seq] = it->second;
+  }
+  set_status(m, status);
+  if (status != MessageStatus::kVisible) {
     timers_.push_back({m.visible_at_ms, m.seq});
     std::push_heap(timers_.begin(), timers_.end(), std::greater<>());
   }
   return m;
+}
+
+void MessageIndex::set_status(MessageMeta& m, MessageStatus to) {
+  const MessageStatus from = m.status;
+  count(from, -1);
+  m.status = to;
+  count(to, +1);
+  if (!grouped_) {
+    if (to == MessageStatus::kVisible) note_visible(m);
+    return;
+  }
+  auto it = group_of_.find(m.seq);
+  if (it == group_of_.end()) return;
+  const uint64_t id = it->second;
+  Group& g = groups_[id];
+  if (from == MessageStatus::kInflight) --g.inflight;
+  if (to == MessageStatus::kInflight) ++g.inflight;
+  if (to == MessageStatus::kDead) {
+    group_of_.erase(it);
+    if (--g.live == 0) {
+      group_ids_.erase(g.name);
+      groups_.erase(id);
+      return;
+    }
+  }
+  trim(g);
+  // Readiness changes only when the last in-flight message leaves or the first one changes.
+  if (g.inflight == 0 && (from == MessageStatus::kInflight || to == MessageStatus::kDead ||
+                          (to == MessageStatus::kVisible && g.seqs.front() == m.seq))) {
+    push_ready(id);
+  }
+}
+
+void MessageIndex::note_visible(MessageMeta& m) {
+  visible_.push_back(m.seq);
+  std::push_heap(visible_.begin(), visible_.end(), std::greater<>());
+}
+
+void MessageIndex::trim(Group& g) {
+  while (!g.seqs.empty() && find(g.seqs.front()) == nullptr) g.seqs.pop_front();
+}
+
+void MessageIndex::push_ready(uint64_t group) {
+  auto it = groups_.find(group);
+  if (it == groups_.end() || it->second.seqs.empty()) return;
+  ready_.push_back({static_cast<int64_t>(it->second.seqs.front()), group});
+  std::push_heap(ready_.begin(), ready_.end(), std::greater<>());
+}
+
+uint64_t MessageIndex::pop_ready_group() {
+  while (!ready_.empty()) {
+    std::pop_heap(ready_.begin(), ready_.end(), std::greater<>());
+    const Timer entry = ready_.back();
+    ready_.pop_back();
+    auto it = groups_.find(entry.seq);
+    if (it == groups_.end()) continue;
+    Group& g = it->second;
+    trim(g);
+    if (g.inflight > 0 || g.seqs.empty()) continue;
+    MessageMeta* head = find(g.seqs.front());
+    if (head == nullptr || head->status != MessageStatus::kVisible) continue;
+    if (head->seq > static_cast<uint64_t>(entry.at)) {
+      // The group's first message changed since this entry: queue it in its new place.
+      push_ready(entry.seq);
+      continue;
+    }
+    return entry.seq;
+  }
+  return 0;
+}
+
+std::vector<uint64_t> MessageIndex::group_messages(uint64_t group, size_t limit) {
+  std::vector<uint64_t> out;
+  auto it = groups_.find(group);
+  if (it == groups_.end()) return out;
+  for (uint64_t seq : it->second.seqs) {
+    if (out.size() >= limit) break;
+    if (find(seq) != nullptr) out.push_back(seq);
+  }
+  return out;
+}
+
+bool MessageIndex::receivable() {
+  if (!grouped_) return visible_n_ > 0;
+  const uint64_t g = pop_ready_group();
+  if (g == 0) return false;
+  push_ready(g);
+  return true;
+}
+
+uint64_t MessageIndex::group_of(uint64_t seq) const {
+  auto it = group_of_.find(seq);
+  return it == group_of_.end() ? 0 : it->second;
 }
 
 bool MessageIndex::timer_valid(const Timer& t) {
@@ -71,12 +174,7 @@ void MessageIndex::maintain(int64_t now_ms) {
     const Timer t = timers_.back();
     timers_.pop_back();
     if (!timer_valid(t)) continue;
-    MessageMeta* m = find(t.seq);
-    count(m->status, -1);
-    m->status = MessageStatus::kVisible;
-    count(m->status, +1);
-    visible_.push_back(m->seq);
-    std::push_heap(visible_.begin(), visible_.end(), std::greater<>());
+    set_status(*find(t.seq), MessageStatus::kVisible);
   }
   compact();
 }
@@ -100,9 +198,20 @@ void MessageIndex::compact() {
     std::erase_if(timers_, [this](const Timer& t) { return !timer_valid(t); });
     std::make_heap(timers_.begin(), timers_.end(), std::greater<>());
   }
+  if (ready_.size() > 2 * groups_.size() + kSlack) {
+    ready_.clear();
+    for (auto& [id, g] : groups_) {
+      trim(g);
+      if (g.inflight == 0 && !g.seqs.empty()) {
+        ready_.push_back({static_cast<int64_t>(g.seqs.front()), id});
+      }
+    }
+    std::make_heap(ready_.begin(), ready_.end(), std::greater<>());
+  }
 }
 
 MessageMeta* MessageIndex::pop_visible() {
+  assert(!grouped_);
   while (!visible_.empty()) {
     std::pop_heap(visible_.begin(), visible_.end(), std::greater<>());
     const uint64_t seq = visible_.back();
@@ -115,15 +224,16 @@ MessageMeta* MessageIndex::pop_visible() {
 
 void MessageIndex::push_visible(MessageMeta& m) {
   assert(m.status == MessageStatus::kVisible);
-  visible_.push_back(m.seq);
-  std::push_heap(visible_.begin(), visible_.end(), std::greater<>());
+  if (grouped_) {
+    if (uint64_t g = group_of(m.seq)) push_ready(g);
+    return;
+  }
+  note_visible(m);
 }
 
 void MessageIndex::set_invisible(MessageMeta& m, int64_t until_ms, MessageStatus status) {
   assert(status == MessageStatus::kDelayed || status == MessageStatus::kInflight);
-  count(m.status, -1);
-  m.status = status;
-  count(m.status, +1);
+  set_status(m, status);
   m.visible_at_ms = until_ms;
   timers_.push_back({until_ms, m.seq});
   std::push_heap(timers_.begin(), timers_.end(), std::greater<>());
@@ -131,23 +241,19 @@ void MessageIndex::set_invisible(MessageMeta& m, int64_t until_ms, MessageStatus
 
 void MessageIndex::set_visible(MessageMeta& m, int64_t now_ms) {
   assert(m.status == MessageStatus::kDelayed || m.status == MessageStatus::kInflight);
-  count(m.status, -1);
-  m.status = MessageStatus::kVisible;
-  count(m.status, +1);
   m.visible_at_ms = now_ms;
-  push_visible(m);
+  set_status(m, MessageStatus::kVisible);
 }
 
 void MessageIndex::remove(MessageMeta& m) {
   assert(m.status != MessageStatus::kDead);
-  count(m.status, -1);
-  m.status = MessageStatus::kDead;
   if (m.payload) {
     cache_bytes_ -= cache_cost(m.payload->size());
     m.payload.reset();
   }
   --live_;
   ++dead_;
+  set_status(m, MessageStatus::kDead);
 }
 
 std::optional<int64_t> MessageIndex::next_visibility_change() {
@@ -169,6 +275,10 @@ void MessageIndex::clear() {
   std::deque<MessageMeta>().swap(messages_);
   std::vector<uint64_t>().swap(visible_);
   std::vector<Timer>().swap(timers_);
+  std::vector<Timer>().swap(ready_);
+  groups_.clear();
+  group_ids_.clear();
+  group_of_.clear();
   live_ = dead_ = visible_n_ = inflight_n_ = delayed_n_ = 0;
 }
 

@@ -13,6 +13,8 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "sqs/engine/attributes.h"
@@ -57,6 +59,12 @@ static_assert(sizeof(MessageMeta) == 48, "per-message memory is a budget");
 // an entry is ignored if its message is gone or has moved on, and they are rebuilt when stale
 // entries dominate.
 //
+// FIFO queues (grouped()) also index messages by message group: each group keeps its live
+// messages in order and counts those in flight. A group is ready when none is in flight and
+// its first live message is visible; ready groups are found through a lazy min-heap of
+// (first seq, group), pushed whenever a group may have become ready and checked when popped.
+// The visible heap is not kept for grouped indexes: receives go through the groups.
+//
 // Pointers returned by find()/pop_visible() stay valid until the next maintain() or clear().
 class MessageIndex {
  public:
@@ -67,11 +75,28 @@ class MessageIndex {
   MessageIndex(const MessageIndex&) = delete;
   MessageIndex& operator=(const MessageIndex&) = delete;
 
+  // Makes this a FIFO index; call before the first add().
+  void enable_groups() { grouped_ = true; }
+  bool grouped() const { return grouped_; }
+
   // The live message with this sequence number, or null.
   MessageMeta* find(uint64_t seq);
   // Adds a message whose seq exceeds every seq added before; its status must be kVisible,
-  // kDelayed or kInflight.
-  MessageMeta& add(MessageMeta meta);
+  // kDelayed or kInflight. `group` is its message group (grouped indexes only).
+  MessageMeta& add(MessageMeta meta, std::string_view group = {});
+
+  // Grouped indexes: the ready group whose first message is oldest, taken off the ready heap
+  // (push_ready() puts it back), or 0 if none.
+  uint64_t pop_ready_group();
+  void push_ready(uint64_t group);
+  // Up to `limit` live messages of a group, in order.
+  std::vector<uint64_t> group_messages(uint64_t group, size_t limit);
+  // The group of a live message (grouped indexes), or 0.
+  uint64_t group_of(uint64_t seq) const;
+  size_t groups() const { return groups_.size(); }
+  // Whether a receive would find a message now: one visible, and for a grouped index one in a
+  // ready group.
+  bool receivable();
   // Drops tombstones at the front, makes due messages visible, rebuilds stale structures.
   void maintain(int64_t now_ms);
   // The next visible message (lowest seq), taken off the visible heap. The caller must then
@@ -108,9 +133,26 @@ class MessageIndex {
     uint64_t seq;
     bool operator>(const Timer& o) const { return at != o.at ? at > o.at : seq > o.seq; }
   };
+  struct Group {
+    std::deque<uint64_t> seqs;  // live messages in order; dead ones are dropped lazily
+    uint32_t live = 0;
+    uint32_t inflight = 0;
+    std::string name;
+  };
   void count(MessageStatus s, int delta);
+  // Every status change of a live message goes through here (counts, groups, heaps).
+  void set_status(MessageMeta& m, MessageStatus to);
+  void note_visible(MessageMeta& m);
+  void trim(Group& g);
   bool timer_valid(const Timer& t);
   void compact();
+
+  bool grouped_ = false;
+  std::unordered_map<uint64_t, Group> groups_;           // by group number
+  std::unordered_map<std::string, uint64_t> group_ids_;  // name -> group number
+  std::unordered_map<uint64_t, uint64_t> group_of_;      // message seq -> group number
+  std::vector<Timer> ready_;  // min-heap (std::greater) of (first seq, group number)
+  uint64_t next_group_ = 1;
 
   std::atomic<int64_t>& cache_bytes_;
   std::deque<MessageMeta> messages_;
@@ -135,6 +177,14 @@ struct Queue {
   // Unique across the store's lifetime: keys of this queue's messages start with it.
   const uint64_t incarnation;
 
+  // Set before the queue is published in the directory, read-only after.
+  bool fifo = false;
+  // A copy of config.redrive_allow_policy for other queues' RedrivePolicy checks, under its
+  // own leaf mutex (nothing else is locked while holding it): those checks run while the
+  // checking queue's mu is held, and two queue mutexes are never held together.
+  std::mutex allow_mu;
+  std::string redrive_allow;
+
   std::mutex mu;
   bool deleted = false;
   QueueConfig config;
@@ -144,6 +194,24 @@ struct Queue {
   int64_t last_purge_ms = kNeverPurged;
   MessageIndex messages;
   std::map<uint64_t, std::function<void()>> watchers;  // token -> wake
+
+  // FIFO only. Deduplication window: scope key (see codec::dedup_key) -> the message it
+  // admitted; dedup_order lists (sent time, key) in send order for expiry.
+  struct Dedup {
+    int64_t sent_ms;
+    uint64_t seq;
+    std::string message_id;
+  };
+  std::unordered_map<std::string, Dedup> dedup;
+  std::deque<std::pair<int64_t, std::string>> dedup_order;
+  // FIFO only. ReceiveRequestAttemptId -> what that receive returned, kept 5 minutes.
+  struct Attempt {
+    int64_t at_ms;
+    std::vector<std::pair<uint64_t, uint32_t>> messages;  // (seq, receive count)
+    std::vector<std::string> handles;
+  };
+  std::unordered_map<std::string, Attempt> attempts;
+  std::deque<std::pair<int64_t, std::string>> attempt_order;
 };
 
 // The queue record persisted under codec::queue_key().

@@ -356,4 +356,5 @@ class MessageMoveTaskTest(SqsTestCase):
         self.assertEqual(task["ApproximateNumberOfMessagesMoved"], 1)
         back = self.receive_exactly(src, 1)
         self.assertEqual(back[0]["Body"], "redrive me")
-        self.assertEqual(back[0]["MessageId"], sent)
+        # Redriven messages are new messages with a new MessageId (Developer Guide, DLQ redrive).
+        self.assertNotEqual(back[0]["MessageId"], sent)
