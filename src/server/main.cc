@@ -85,6 +85,9 @@ int main(int argc, char** argv) {
   sqs::SqsService sqs_service(engine, sqs::ApiOptions{"localhost:" + std::to_string(config.port)});
   router.add("sqs", sqs_service);
   sqs_service.start_background(io.get_executor());  // resumes message move tasks
+  boost::json::array services{"sqs"};
+  // services: sns
+  // services: kinesis
 
   std::string storage_description = store->describe();
   http::Handler handler = [&](http::Request& req,
@@ -98,7 +101,7 @@ int main(int argc, char** argv) {
                                    std::chrono::steady_clock::now() - started)
                                    .count();
       body["storage"] = storage_description;
-      body["services"] = boost::json::array{"sqs"};
+      body["services"] = services;
       co_return http::make_response(req, bhttp::status::ok, "application/json",
                                     boost::json::serialize(body));
     }
@@ -125,6 +128,8 @@ int main(int argc, char** argv) {
     spdlog::info("signal {}: finishing requests in flight", signal);
     server.stop();
     sqs_service.stop_long_polls();
+    // shutdown: sns
+    // shutdown: kinesis
   });
 
   int threads = config.threads > 0
