@@ -274,6 +274,27 @@ json::object batch_failure(const std::string& id, const AwsError& e) {
   return f;
 }
 
+// The answer of a batch whose entries succeed or fail one by one: `apply` runs per entry.
+template <class Apply>
+json::object batch_outcome(const json::array& entries, Apply&& apply) {
+  json::array successful, failed;
+  for (const auto& e : entries) {
+    const auto& entry = e.as_object();
+    std::string entry_id = get_string(entry, "Id");
+    if (auto result = apply(entry); result) {
+      json::object s;
+      s["Id"] = std::move(entry_id);
+      successful.push_back(std::move(s));
+    } else {
+      failed.push_back(batch_failure(entry_id, to_aws(result.error())));
+    }
+  }
+  json::object out;
+  out["Successful"] = std::move(successful);
+  out["Failed"] = std::move(failed);
+  return out;
+}
+
 base::Result<SendRequest, AwsError> send_request_of(const json::object& o) {
   SendRequest req;
   req.body = get_string(o, "MessageBody");
@@ -679,23 +700,9 @@ awaitable<ActionResult> SqsService::delete_message_batch(AwsRequest& r) {
   }
   auto entries = batch_entries(r.input, "DeleteMessageBatchRequestEntry");
   if (!entries) co_return fail(entries.error());
-  json::array successful, failed;
-  for (const auto& e : **entries) {
-    const auto& entry = e.as_object();
-    std::string entry_id = get_string(entry, "Id");
-    auto result = engine_.delete_message(*id, get_string(entry, "ReceiptHandle"));
-    if (result) {
-      json::object s;
-      s["Id"] = entry_id;
-      successful.push_back(std::move(s));
-    } else {
-      failed.push_back(batch_failure(entry_id, to_aws(result.error())));
-    }
-  }
-  json::object out;
-  out["Successful"] = std::move(successful);
-  out["Failed"] = std::move(failed);
-  co_return out;
+  co_return batch_outcome(**entries, [&](const json::object& entry) {
+    return engine_.delete_message(*id, get_string(entry, "ReceiptHandle"));
+  });
 }
 
 awaitable<ActionResult> SqsService::change_message_visibility(AwsRequest& r) {
@@ -720,25 +727,10 @@ awaitable<ActionResult> SqsService::change_message_visibility_batch(AwsRequest& 
   }
   auto entries = batch_entries(r.input, "ChangeMessageVisibilityBatchRequestEntry");
   if (!entries) co_return fail(entries.error());
-  json::array successful, failed;
-  for (const auto& e : **entries) {
-    const auto& entry = e.as_object();
-    std::string entry_id = get_string(entry, "Id");
-    auto timeout = get_int32(entry, "VisibilityTimeout").value_or(0);
-    auto result =
-        engine_.change_message_visibility(*id, get_string(entry, "ReceiptHandle"), timeout);
-    if (result) {
-      json::object s;
-      s["Id"] = entry_id;
-      successful.push_back(std::move(s));
-    } else {
-      failed.push_back(batch_failure(entry_id, to_aws(result.error())));
-    }
-  }
-  json::object out;
-  out["Successful"] = std::move(successful);
-  out["Failed"] = std::move(failed);
-  co_return out;
+  co_return batch_outcome(**entries, [&](const json::object& entry) {
+    return engine_.change_message_visibility(*id, get_string(entry, "ReceiptHandle"),
+                                             get_int32(entry, "VisibilityTimeout").value_or(0));
+  });
 }
 
 awaitable<ActionResult> SqsService::purge_queue(AwsRequest& r) {

@@ -1543,6 +1543,19 @@ base::Unexpected<Error> no_such_source() {
                "The resource that you specified for the SourceArn parameter doesn't exist.");
 }
 
+base::Unexpected<Error> arn_format_error(const char* param) {
+  return error(Errc::kInvalidParameterValue,
+               std::string("You must use this format to specify the ") + param +
+                   ": arn:<partition>:<service>:<region>:<account-id>:<resource-id>");
+}
+
+base::Unexpected<Error> out_of_range(const char* param, int value, int low, int high) {
+  return error(Errc::kInvalidParameterValue,
+               "Value " + std::to_string(value) + " for parameter " + param +
+                   " is invalid. Reason: You must enter a number that's between " +
+                   std::to_string(low) + " and " + std::to_string(high) + ".");
+}
+
 }  // namespace
 
 void Engine::Impl::persist_task(const MoveTask& t, Durability durability, WriteCallback done) {
@@ -1696,29 +1709,18 @@ Result<std::string> Engine::start_message_move_task(const std::string& account,
                                                     storage::WriteCallback done) {
   Impl& d = *impl_;
   if (max_per_second && (*max_per_second < 1 || *max_per_second > kMaxMoveRate)) {
-    return error(Errc::kInvalidParameterValue,
-                 "Value " + std::to_string(*max_per_second) +
-                     " for parameter MaxNumberOfMessagesPerSecond is invalid. Reason: You must "
-                     "enter a number that's between 1 and 500.");
+    return out_of_range("MaxNumberOfMessagesPerSecond", *max_per_second, 1, kMaxMoveRate);
   }
   std::string region;
   auto source = parse_queue_arn(source_arn, &region);
-  if (!source) {
-    return error(Errc::kInvalidParameterValue,
-                 "You must use this format to specify the SourceArn: "
-                 "arn:<partition>:<service>:<region>:<account-id>:<resource-id>");
-  }
+  if (!source) return arn_format_error("SourceArn");
   if (region != d.options.region || source->account != account || !d.find(*source)) {
     return no_such_source();
   }
   std::optional<QueueId> destination;
   if (!destination_arn.empty()) {
     destination = parse_queue_arn(destination_arn, &region);
-    if (!destination) {
-      return error(Errc::kInvalidParameterValue,
-                   "You must use this format to specify the DestinationArn: "
-                   "arn:<partition>:<service>:<region>:<account-id>:<resource-id>");
-    }
+    if (!destination) return arn_format_error("DestinationArn");
     if (region != d.options.region || !d.find(*destination)) {
       return error(Errc::kResourceNotFound,
                    "The resource that you specified for the DestinationArn parameter doesn't "
@@ -1781,19 +1783,10 @@ Result<std::vector<MoveTaskInfo>> Engine::list_message_move_tasks(const std::str
                                                                   const std::string& source_arn,
                                                                   int max_results) const {
   Impl& d = *impl_;
-  if (max_results < 1 || max_results > 10) {
-    return error(Errc::kInvalidParameterValue,
-                 "Value " + std::to_string(max_results) +
-                     " for parameter MaxResults is invalid. Reason: You must enter a number "
-                     "that's between 1 and 10.");
-  }
+  if (max_results < 1 || max_results > 10) return out_of_range("MaxResults", max_results, 1, 10);
   std::string region;
   auto source = parse_queue_arn(source_arn, &region);
-  if (!source) {
-    return error(Errc::kInvalidParameterValue,
-                 "You must use this format to specify the SourceArn: "
-                 "arn:<partition>:<service>:<region>:<account-id>:<resource-id>");
-  }
+  if (!source) return arn_format_error("SourceArn");
   if (region != d.options.region || source->account != account || !d.find(*source)) {
     return no_such_source();
   }
