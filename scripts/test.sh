@@ -13,5 +13,8 @@ ctest --test-dir build/release --output-on-failure -j2
 echo "== fuzzers (${FERRY_FUZZ_SECONDS:-20}s each)"
 tests/fuzz/run.sh "${FERRY_FUZZ_SECONDS:-20}"
 
+echo "== benchmark smoke"
+FERRY_BIN="$PWD/build/release/src/server/ferry" bench/smoke.sh
+
 echo "== end-to-end"
 FERRY_BIN="$PWD/build/release/src/server/ferry" tests/e2e/run.sh

@@ -1,0 +1,72 @@
+#include <charconv>
+#include <cstring>
+
+#include "bench.h"
+
+namespace ferry::bench {
+
+void Stats::merge(const Stats& o) {
+  requests += o.requests;
+  sent += o.sent;
+  received += o.received;
+  deleted += o.deleted;
+  receives += o.receives;
+  empty_receives += o.empty_receives;
+  errors += o.errors;
+  if (first_error.empty()) first_error = o.first_error;
+  latency.merge(o.latency);
+  delivery.merge(o.delivery);
+}
+
+Window Window::from(const Options& o) {
+  Window w;
+  w.start = Clock::now();
+  w.begin = w.start +
+            std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.warmup_s));
+  w.end = w.begin +
+          std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.duration_s));
+  return w;
+}
+
+std::string make_body(size_t size, Clock::time_point intended, uint64_t seq) {
+  // Pseudo-random filler that needs no escaping in JSON, XML or forms, built once. Each message
+  // takes it from its own offset so that a store's compression sees bodies about as
+  // compressible as real payloads (base64-like text), not one repeated string.
+  static constexpr size_t kFillerSize = 1 << 20;
+  static const std::string kFiller = [] {
+    static constexpr char kChars[] =
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_";
+    std::string s(kFillerSize + 262144, ' ');
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    for (char& c : s) {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      c = kChars[x & 63];
+    }
+    return s;
+  }();
+  std::string body;
+  body.reserve(size + 48);
+  body.push_back('t');
+  body += std::to_string(intended.time_since_epoch().count());
+  body.push_back('s');
+  body += std::to_string(seq);
+  body.push_back('.');
+  if (size > body.size()) {
+    uint64_t mix = seq * 0x9E3779B1ull + static_cast<uint64_t>(intended.time_since_epoch().count());
+    body.append(kFiller, mix % kFillerSize, std::min<size_t>(size - body.size(), 262144));
+  }
+  return body;
+}
+
+bool parse_body_time(std::string_view body, Clock::time_point* out) {
+  if (body.size() < 2 || body[0] != 't') return false;
+  int64_t ticks = 0;
+  auto [end, ec] = std::from_chars(body.data() + 1, body.data() + body.size(), ticks);
+  if (ec != std::errc() || end == body.data() + body.size() || *end != 's') return false;
+  *out = Clock::time_point(Clock::duration(ticks));
+  return true;
+}
+
+}  // namespace ferry::bench
