@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "base/crypto.h"
 #include "base/result.h"
 #include "base/xml.h"
@@ -52,6 +54,35 @@ TEST(Result, HoldsValueOrError) {
   Result<int, std::string> b = fail(std::string("bad"));
   ASSERT_FALSE(b.ok());
   EXPECT_EQ(b.error(), "bad");
+}
+
+}  // namespace ferry::base
+
+namespace ferry::base {
+
+TEST(Crypto, HmacSha256MatchesRfc4231AndSwitchesKeys) {
+  // RFC 4231 test case 2.
+  EXPECT_EQ(to_hex(hmac_sha256("Jefe", "what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  // The same key again (context reused), another key, then back.
+  EXPECT_EQ(to_hex(hmac_sha256("Jefe", "what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  EXPECT_NE(hmac_sha256("other", "what do ya want for nothing?"),
+            hmac_sha256("Jefe", "what do ya want for nothing?"));
+  EXPECT_EQ(to_hex(hmac_sha256("Jefe", "what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+TEST(Crypto, RandomBytesDoNotRepeatAcrossPoolRefills) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 2000; ++i) {  // 32 KiB: several refills of the per-thread pool
+    uint8_t b[16];
+    random_bytes(b, sizeof b);
+    EXPECT_TRUE(seen.insert(to_hex(b, sizeof b)).second);
+  }
+  uint8_t big[8192];
+  random_bytes(big, sizeof big);  // larger than the pool: drawn directly
+  EXPECT_NE(to_hex(big, 16), to_hex(big + 16, 16));
 }
 
 }  // namespace ferry::base

@@ -1,7 +1,8 @@
 #include "base/crypto.h"
 
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #include <cassert>
@@ -10,26 +11,77 @@
 namespace ferry::base {
 
 namespace {
+
+// OpenSSL 3 looks algorithms up by name on every implicit fetch (EVP_md5(), HMAC()); these are
+// on the request path (message MD5s, receipt handles), so algorithms are fetched once and the
+// contexts are reused per thread.
+const EVP_MD* md5_algorithm() {
+  static EVP_MD* md = EVP_MD_fetch(nullptr, "MD5", nullptr);
+  return md;
+}
+const EVP_MD* sha256_algorithm() {
+  static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md;
+}
+
+struct DigestContext {
+  DigestContext() : ctx(EVP_MD_CTX_new()) {}
+  ~DigestContext() { EVP_MD_CTX_free(ctx); }
+  EVP_MD_CTX* ctx;
+};
+
 template <size_t N>
 std::array<uint8_t, N> digest(const EVP_MD* md, std::string_view data) {
+  thread_local DigestContext context;
   std::array<uint8_t, N> out{};
   unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), out.data(), &len, md, nullptr);
+  EVP_DigestInit_ex2(context.ctx, md, nullptr);
+  EVP_DigestUpdate(context.ctx, data.data(), data.size());
+  EVP_DigestFinal_ex(context.ctx, out.data(), &len);
   assert(len == N);
   return out;
 }
+
+// The last key's HMAC context, kept per thread: callers use one long-lived key (the receipt
+// handle secret), and re-initialising with the same key skips the key schedule.
+struct HmacContext {
+  HmacContext() {
+    static EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+    ctx = EVP_MAC_CTX_new(mac);
+  }
+  ~HmacContext() { EVP_MAC_CTX_free(ctx); }
+  EVP_MAC_CTX* ctx;
+  std::string key;
+  bool keyed = false;
+};
+
 }  // namespace
 
-std::array<uint8_t, 16> md5(std::string_view data) { return digest<16>(EVP_md5(), data); }
+std::array<uint8_t, 16> md5(std::string_view data) { return digest<16>(md5_algorithm(), data); }
 std::string md5_hex(std::string_view data) { return to_hex(md5(data)); }
-std::array<uint8_t, 32> sha256(std::string_view data) { return digest<32>(EVP_sha256(), data); }
+std::array<uint8_t, 32> sha256(std::string_view data) {
+  return digest<32>(sha256_algorithm(), data);
+}
 std::string sha256_hex(std::string_view data) { return to_hex(sha256(data)); }
 
 std::array<uint8_t, 32> hmac_sha256(std::string_view key, std::string_view data) {
+  thread_local HmacContext hmac;
+  if (!hmac.keyed || hmac.key != key) {
+    char digest_name[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest_name, 0),
+                           OSSL_PARAM_construct_end()};
+    EVP_MAC_init(hmac.ctx, reinterpret_cast<const unsigned char*>(key.data()), key.size(),
+                 params);
+    hmac.key = std::string(key);
+    hmac.keyed = true;
+  } else {
+    EVP_MAC_init(hmac.ctx, nullptr, 0, nullptr);  // same key: restart without re-keying
+  }
+  EVP_MAC_update(hmac.ctx, reinterpret_cast<const unsigned char*>(data.data()), data.size());
   std::array<uint8_t, 32> out{};
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data(), &len);
+  size_t len = 0;
+  EVP_MAC_final(hmac.ctx, out.data(), &len, out.size());
+  assert(len == out.size());
   return out;
 }
 
@@ -74,7 +126,7 @@ std::optional<std::string> base64_decode(std::string_view text) {
 }
 
 Md5::Md5() : ctx_(EVP_MD_CTX_new()) {
-  EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_md5(), nullptr);
+  EVP_DigestInit_ex2(static_cast<EVP_MD_CTX*>(ctx_), md5_algorithm(), nullptr);
 }
 Md5::~Md5() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
 void Md5::update(std::string_view data) {
@@ -89,9 +141,27 @@ std::array<uint8_t, 16> Md5::finish() {
 std::string Md5::finish_hex() { return to_hex(finish()); }
 
 void random_bytes(uint8_t* out, size_t n) {
-  int rc = RAND_bytes(out, static_cast<int>(n));
-  assert(rc == 1);
-  (void)rc;
+  // One RAND_bytes call per 4 KiB instead of one per id: each call locks the DRBG.
+  struct Pool {
+    uint8_t bytes[4096];
+    size_t used = sizeof bytes;
+  };
+  thread_local Pool pool;
+  if (n > sizeof pool.bytes / 4) {
+    int rc = RAND_bytes(out, static_cast<int>(n));
+    assert(rc == 1);
+    (void)rc;
+    return;
+  }
+  if (sizeof pool.bytes - pool.used < n) {
+    int rc = RAND_bytes(pool.bytes, sizeof pool.bytes);
+    assert(rc == 1);
+    (void)rc;
+    pool.used = 0;
+  }
+  std::memcpy(out, pool.bytes + pool.used, n);
+  std::memset(pool.bytes + pool.used, 0, n);  // handed-out bytes don't linger
+  pool.used += n;
 }
 
 std::string uuid4() {
