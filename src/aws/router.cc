@@ -3,6 +3,7 @@
 #include <boost/url/parse.hpp>
 #include <chrono>
 
+#include "aws/cbor.h"
 #include "aws/json_validate.h"
 #include "aws/model.h"
 #include "aws/query.h"
@@ -18,6 +19,7 @@ namespace {
 
 constexpr std::string_view kJson10 = "application/x-amz-json-1.0";
 constexpr std::string_view kJson11 = "application/x-amz-json-1.1";
+constexpr std::string_view kCbor11 = "application/x-amz-cbor-1.1";
 
 std::string json_type(const Service* service, const AwsError& e) {
   if (!e.json_type.empty()) return e.json_type;
@@ -43,6 +45,12 @@ http::Response encode_error(const http::Request& req, Protocol protocol, const S
         service != nullptr
             ? encode_query_error(service->model(), type, e.wire_query_code(), e.message, request_id)
             : encode_query_error(type, e.wire_query_code(), e.message, request_id);
+  } else if (protocol == Protocol::kCbor11) {
+    res.set(bhttp::field::content_type, kCbor11);
+    json::object body;
+    body["__type"] = json_type(service, e);
+    if (!e.message.empty()) body["message"] = e.message;
+    res.body() = cbor_encode(body);
   } else {
     res.set(bhttp::field::content_type, protocol == Protocol::kJson11 ? kJson11 : kJson10);
     // awsQueryCompatible services (SQS) also carry the Query error code in a header, which
@@ -147,9 +155,14 @@ boost::asio::awaitable<http::Response> Router::route(http::Request& req) {
   };
 
   if (!target.empty()) {
-    request.protocol = req[bhttp::field::content_type].find("1.1") != std::string_view::npos
-                           ? Protocol::kJson11
-                           : Protocol::kJson10;
+    auto content_type = req[bhttp::field::content_type];
+    if (content_type.find("cbor") != std::string_view::npos) {
+      request.protocol = Protocol::kCbor11;
+    } else if (content_type.find("1.1") != std::string_view::npos) {
+      request.protocol = Protocol::kJson11;
+    } else {
+      request.protocol = Protocol::kJson10;
+    }
     auto dot = target.find('.');
     std::string_view prefix = target.substr(0, dot);
     request.action = dot == std::string_view::npos ? "" : std::string(target.substr(dot + 1));
@@ -172,7 +185,9 @@ boost::asio::awaitable<http::Response> Router::route(http::Request& req) {
                                    {},
                                    "com.amazon.coral.service#UnknownOperationException"});
     }
-    auto input = parse_json_input(service->model(), *operation, req.body());
+    auto input = request.protocol == Protocol::kCbor11
+                     ? decode_cbor_input(service->model(), *operation, req.body())
+                     : parse_json_input(service->model(), *operation, req.body());
     if (!input) co_return fail_with(from_protocol(input.error()));
     request.input = std::move(input.value());
   } else {
@@ -219,6 +234,9 @@ boost::asio::awaitable<http::Response> Router::route(http::Request& req) {
     res.set(bhttp::field::content_type, "text/xml");
     res.body() =
         encode_query_response(service->model(), *operation, result.value(), request.request_id);
+  } else if (request.protocol == Protocol::kCbor11) {
+    res.set(bhttp::field::content_type, kCbor11);
+    res.body() = encode_cbor_output(*operation, result.value());
   } else {
     res.set(bhttp::field::content_type, request.protocol == Protocol::kJson11 ? kJson11 : kJson10);
     res.body() = json::serialize(result.value());

@@ -14,7 +14,7 @@ namespace ferry::aws {
 
 class ServiceModel;
 
-enum class Protocol { kJson10, kJson11, kQuery };
+enum class Protocol { kJson10, kJson11, kQuery, kCbor11 };
 
 struct AwsRequest {
   Protocol protocol = Protocol::kJson10;

@@ -11,6 +11,8 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "http/server.h"
+#include "kinesis/api/kinesis_service.h"
+#include "kinesis/engine/engine.h"
 #include "server/config.h"
 #include "sqs/api/sqs_service.h"
 #include "sqs/engine/engine.h"
@@ -87,7 +89,16 @@ int main(int argc, char** argv) {
   sqs_service.start_background(io.get_executor());  // resumes message move tasks
   boost::json::array services{"sqs"};
   // services: sns
-  // services: kinesis
+  kinesis::EngineOptions kinesis_options;
+  kinesis_options.region = config.region;
+  kinesis::Engine kinesis_engine(*store, base::SystemClock::instance(), kinesis_options);
+  if (auto recovered = kinesis_engine.recover(); !recovered) {
+    spdlog::error("kinesis: {}", recovered.error().message);
+    return 1;
+  }
+  kinesis::KinesisService kinesis_service(kinesis_engine);
+  router.add("kinesis", kinesis_service);
+  services.push_back("kinesis");
 
   std::string storage_description = store->describe();
   http::Handler handler = [&](http::Request& req,

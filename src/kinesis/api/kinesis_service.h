@@ -1,0 +1,71 @@
+#pragma once
+// The Kinesis Data Streams API: one handler per action that decodes the JSON-shaped input (the
+// router has already turned CBOR into that shape), calls the engine, waits for durability where
+// the action writes, and encodes the JSON-shaped output.
+//
+// Owned by server/. handle() runs on the calling connection's strand.
+#include <map>
+#include <string>
+
+#include "aws/service.h"
+#include "kinesis/engine/engine.h"
+
+namespace ferry::kinesis {
+
+class KinesisService final : public aws::Service {
+ public:
+  explicit KinesisService(Engine& engine) : engine_(engine) {}
+
+  const aws::ServiceModel& model() const override;
+  std::string_view error_namespace() const override { return "com.amazonaws.kinesis"; }
+  boost::asio::awaitable<aws::ActionResult> handle(aws::AwsRequest& request) override;
+
+ private:
+  using Handler = boost::asio::awaitable<aws::ActionResult> (KinesisService::*)(aws::AwsRequest&);
+  static const std::map<std::string, Handler, std::less<>>& handlers();
+
+#define FERRY_KINESIS_HANDLER(name) \
+  boost::asio::awaitable<aws::ActionResult> name(aws::AwsRequest& r);
+  FERRY_KINESIS_HANDLER(create_stream)
+  FERRY_KINESIS_HANDLER(delete_stream)
+  FERRY_KINESIS_HANDLER(describe_stream)
+  FERRY_KINESIS_HANDLER(describe_stream_summary)
+  FERRY_KINESIS_HANDLER(list_streams)
+  FERRY_KINESIS_HANDLER(list_shards)
+  FERRY_KINESIS_HANDLER(put_record)
+  FERRY_KINESIS_HANDLER(put_records)
+  FERRY_KINESIS_HANDLER(get_shard_iterator)
+  FERRY_KINESIS_HANDLER(get_records)
+  FERRY_KINESIS_HANDLER(increase_retention)
+  FERRY_KINESIS_HANDLER(decrease_retention)
+  FERRY_KINESIS_HANDLER(add_tags_to_stream)
+  FERRY_KINESIS_HANDLER(list_tags_for_stream)
+  FERRY_KINESIS_HANDLER(remove_tags_from_stream)
+  FERRY_KINESIS_HANDLER(tag_resource)
+  FERRY_KINESIS_HANDLER(untag_resource)
+  FERRY_KINESIS_HANDLER(list_tags_for_resource)
+  FERRY_KINESIS_HANDLER(split_shard)
+  FERRY_KINESIS_HANDLER(merge_shards)
+  FERRY_KINESIS_HANDLER(update_shard_count)
+  FERRY_KINESIS_HANDLER(update_stream_mode)
+  FERRY_KINESIS_HANDLER(register_consumer)
+  FERRY_KINESIS_HANDLER(deregister_consumer)
+  FERRY_KINESIS_HANDLER(describe_consumer)
+  FERRY_KINESIS_HANDLER(list_consumers)
+  FERRY_KINESIS_HANDLER(start_encryption)
+  FERRY_KINESIS_HANDLER(stop_encryption)
+  FERRY_KINESIS_HANDLER(enable_monitoring)
+  FERRY_KINESIS_HANDLER(disable_monitoring)
+  FERRY_KINESIS_HANDLER(describe_limits)
+  FERRY_KINESIS_HANDLER(put_resource_policy)
+  FERRY_KINESIS_HANDLER(get_resource_policy)
+  FERRY_KINESIS_HANDLER(delete_resource_policy)
+#undef FERRY_KINESIS_HANDLER
+
+  boost::asio::awaitable<aws::ActionResult> retention(aws::AwsRequest& r, bool increase);
+  boost::asio::awaitable<aws::ActionResult> monitoring(aws::AwsRequest& r, bool enable);
+
+  Engine& engine_;
+};
+
+}  // namespace ferry::kinesis

@@ -1,0 +1,1158 @@
+#include "kinesis/engine/engine.h"
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <cstring>
+#include <ctime>
+#include <set>
+
+#include "base/crypto.h"
+
+namespace ferry::kinesis {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::string_view kSeqKey = "kinesis/meta/seq";
+constexpr std::string_view kSecretKey = "kinesis/meta/secret";
+constexpr std::string_view kStreamPrefix = "kinesis/s/";
+constexpr std::string_view kRecordPrefix = "kinesis/r/";
+constexpr uint64_t kReserveBlock = 1 << 20;
+constexpr size_t kMaxGetBytes = 10 * 1024 * 1024;
+constexpr int64_t kHourMs = 3'600'000;
+
+void put_be(std::string& out, uint64_t v, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+uint64_t get_be(std::string_view in, size_t pos, int bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) v = (v << 8) | static_cast<uint8_t>(in[pos + i]);
+  return v;
+}
+
+std::string record_key(uint64_t incarnation, uint32_t shard, uint64_t counter) {
+  std::string k(kRecordPrefix);
+  put_be(k, incarnation, 8);
+  put_be(k, shard, 4);
+  put_be(k, counter, 8);
+  return k;
+}
+std::string shard_prefix(uint64_t incarnation, uint32_t shard) {
+  std::string k(kRecordPrefix);
+  put_be(k, incarnation, 8);
+  put_be(k, shard, 4);
+  return k;
+}
+std::string stream_prefix(uint64_t incarnation) {
+  std::string k(kRecordPrefix);
+  put_be(k, incarnation, 8);
+  return k;
+}
+
+std::string encode_record(const Record& r) {
+  std::string v;
+  put_be(v, static_cast<uint64_t>(r.arrival_ms), 8);
+  put_be(v, r.partition_key.size(), 4);
+  v += r.partition_key;
+  v += r.data;
+  return v;
+}
+
+std::optional<Record> decode_record(std::string_view v, uint64_t counter) {
+  if (v.size() < 12) return std::nullopt;
+  Record r;
+  r.counter = counter;
+  r.arrival_ms = static_cast<int64_t>(get_be(v, 0, 8));
+  uint64_t n = get_be(v, 8, 4);
+  if (v.size() < 12 + n) return std::nullopt;
+  r.partition_key = std::string(v.substr(12, n));
+  r.data = std::string(v.substr(12 + n));
+  r.size = static_cast<uint32_t>(r.data.size());
+  return r;
+}
+
+std::string shard_name(uint32_t index) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "shardId-%012u", index);
+  return buf;
+}
+
+std::optional<uint32_t> shard_index_of(std::string_view id) {
+  if (id.size() != 20 || id.substr(0, 8) != "shardId-") return std::nullopt;
+  uint64_t v = 0;
+  for (char c : id.substr(8)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (v > UINT32_MAX) return std::nullopt;
+  return static_cast<uint32_t>(v);
+}
+
+std::string time_text(int64_t ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%a %b %d %H:%M:%S UTC %Y", &tm);
+  return buf;
+}
+
+}  // namespace
+
+const char* to_string(StreamMode mode) {
+  return mode == StreamMode::kOnDemand ? "ON_DEMAND" : "PROVISIONED";
+}
+
+struct Engine::Stream {
+  StreamInfo meta;  // shards kept in `meta.shards`, by index
+  std::map<uint32_t, std::deque<Record>> records;
+  int64_t updating_until_ms = 0;
+  // Per-shard use in the current second, for the throughput limits (memory only).
+  struct Usage {
+    int64_t second = -1;
+    int64_t write_bytes = 0, write_records = 0, read_bytes = 0, reads = 0;
+  };
+  std::map<uint32_t, Usage> usage;
+  Usage& use(uint32_t shard, int64_t now_ms) {
+    Usage& u = usage[shard];
+    if (u.second != now_ms / 1000) u = Usage{now_ms / 1000, 0, 0, 0, 0};
+    return u;
+  }
+
+  ShardInfo* shard(uint32_t index) {
+    for (auto& s : meta.shards) {
+      if (s.index == index) return &s;
+    }
+    return nullptr;
+  }
+  ShardInfo* shard(std::string_view id) {
+    auto index = shard_index_of(id);
+    return index ? shard(*index) : nullptr;
+  }
+  std::string who() const { return "stream " + meta.name + " under account " + meta.account; }
+};
+
+std::string StreamInfo::shard_id(uint32_t index) const { return shard_name(index); }
+std::string StreamInfo::starting_sequence(const ShardInfo& s) const {
+  return format_sequence(s.start_counter, s.index, incarnation);
+}
+std::optional<std::string> StreamInfo::ending_sequence(const ShardInfo& s) const {
+  if (!s.end_counter) return std::nullopt;
+  return format_sequence(*s.end_counter, s.index, incarnation);
+}
+size_t StreamInfo::open_shards() const {
+  return static_cast<size_t>(
+      std::count_if(shards.begin(), shards.end(), [](const ShardInfo& s) { return s.open(); }));
+}
+
+Engine::Engine(storage::Store& store, const base::Clock& clock, EngineOptions options)
+    : store_(store), clock_(clock), options_(std::move(options)) {}
+Engine::~Engine() = default;
+
+std::string Engine::stream_arn(const std::string& account, const std::string& name) const {
+  return "arn:aws:kinesis:" + options_.region + ":" + account + ":stream/" + name;
+}
+
+std::optional<std::pair<std::string, std::string>> Engine::parse_stream_arn(std::string_view arn) {
+  // arn:aws:kinesis:<region>:<account>:stream/<name>[/consumer/...]
+  std::string_view rest = arn;
+  std::string_view parts[5];
+  for (auto& p : parts) {
+    auto colon = rest.find(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    p = rest.substr(0, colon);
+    rest.remove_prefix(colon + 1);
+  }
+  if (parts[0] != "arn" || parts[2] != "kinesis" || parts[4].empty()) return std::nullopt;
+  if (rest.substr(0, 7) != "stream/") return std::nullopt;
+  rest.remove_prefix(7);
+  rest = rest.substr(0, rest.find('/'));
+  if (rest.empty()) return std::nullopt;
+  return std::make_pair(std::string(parts[4]), std::string(rest));
+}
+
+// --- persistence ---
+
+void Engine::persist(const Stream& st, storage::WriteBatch& batch) const {
+  const StreamInfo& s = st.meta;
+  json::object o;
+  o["name"] = s.name;
+  o["account"] = s.account;
+  o["incarnation"] = s.incarnation;
+  o["mode"] = to_string(s.mode);
+  o["retention"] = s.retention_hours;
+  o["created"] = s.created_ms;
+  o["encryption"] = s.encryption_type;
+  o["key"] = s.key_id;
+  o["policy"] = s.policy;
+  o["updating_until"] = st.updating_until_ms;
+  json::array metrics;
+  for (const auto& m : s.shard_level_metrics) metrics.emplace_back(m);
+  o["metrics"] = std::move(metrics);
+  json::object tags;
+  for (const auto& [k, v] : s.tags) tags[k] = v;
+  o["tags"] = std::move(tags);
+  json::array shards;
+  for (const auto& sh : s.shards) {
+    json::object j;
+    j["i"] = sh.index;
+    j["start"] = hash_key_string(sh.start);
+    j["end"] = hash_key_string(sh.end);
+    if (sh.parent) j["parent"] = *sh.parent;
+    if (sh.adjacent_parent) j["adjacent"] = *sh.adjacent_parent;
+    j["first"] = sh.start_counter;
+    if (sh.end_counter) j["last"] = *sh.end_counter;
+    j["created"] = sh.created_ms;
+    if (sh.closed_ms) j["closed"] = *sh.closed_ms;
+    shards.push_back(std::move(j));
+  }
+  o["shards"] = std::move(shards);
+  json::array consumers;
+  for (const auto& c : s.consumers) {
+    consumers.push_back(json::object{{"name", c.name}, {"arn", c.arn}, {"created", c.created_ms}});
+  }
+  o["consumers"] = std::move(consumers);
+  batch.put(std::string(kStreamPrefix) + s.account + "/" + s.name, json::serialize(o));
+}
+
+uint64_t Engine::next_counter(storage::WriteBatch& batch) {
+  if (counter_ >= reserved_) {
+    reserved_ = counter_ + kReserveBlock;
+    std::string v;
+    put_be(v, reserved_, 8);
+    batch.put(std::string(kSeqKey), v);
+  }
+  return counter_++;
+}
+
+void Engine::cache_added(uint64_t incarnation, uint32_t shard, const Record& r) {
+  cached_bytes_ += r.size;
+  cache_order_.push_back({incarnation, shard, r.counter});
+  evict();
+}
+
+void Engine::uncache(const Record& r) {
+  if (r.cached) cached_bytes_ -= r.size;
+}
+
+// Drops entries of records trimmed or deleted since (they gather at the front, being the
+// oldest), then the data of the oldest cached records while over the budget.
+void Engine::evict() {
+  while (!cache_order_.empty()) {
+    const CacheEntry& e = cache_order_.front();
+    Record* r = nullptr;
+    if (auto it = by_incarnation_.find(e.incarnation); it != by_incarnation_.end()) {
+      auto& dq = it->second->records[e.shard];
+      auto pos = std::lower_bound(dq.begin(), dq.end(), e.counter,
+                                  [](const Record& x, uint64_t c) { return x.counter < c; });
+      if (pos != dq.end() && pos->counter == e.counter && pos->cached) r = &*pos;
+    }
+    if (r != nullptr) {
+      if (cached_bytes_ <= options_.record_cache_bytes) break;
+      cached_bytes_ -= r->size;
+      r->cached = false;
+      std::string().swap(r->data);
+    }
+    cache_order_.pop_front();
+  }
+}
+
+Result<base::Ok> Engine::commit(storage::WriteBatch batch, Done done) {
+  store_.write(std::move(batch), storage::Durability::kSync, std::move(done));
+  return base::Ok{};
+}
+
+Result<base::Ok> Engine::recover() {
+  std::lock_guard lock(mu_);
+  if (auto seq = store_.get(kSeqKey); seq && seq->size() == 8) {
+    reserved_ = get_be(*seq, 0, 8);
+    counter_ = reserved_;
+  }
+  if (auto secret = store_.get(kSecretKey); secret && secret->size() == 32) {
+    secret_ = *secret;
+  } else {
+    secret_.resize(32);
+    base::random_bytes(reinterpret_cast<uint8_t*>(secret_.data()), secret_.size());
+    storage::WriteBatch b;
+    b.put(std::string(kSecretKey), secret_);
+    store_.write(std::move(b), storage::Durability::kSync, nullptr);
+  }
+  bool broken = false;
+  store_.scan(kStreamPrefix, [&](std::string_view, std::string_view value) {
+    boost::system::error_code ec;
+    json::value v = json::parse(value, ec);
+    if (ec || !v.is_object()) {
+      broken = true;
+      return false;
+    }
+    const auto& o = v.as_object();
+    auto st = std::make_unique<Stream>();
+    StreamInfo& s = st->meta;
+    auto str = [&](const char* k) {
+      auto* p = o.if_contains(k);
+      return p && p->is_string() ? std::string(p->as_string()) : std::string();
+    };
+    auto num = [&](const json::object& obj, const char* k) -> int64_t {
+      auto* p = obj.if_contains(k);
+      if (!p) return 0;
+      if (p->is_int64()) return p->as_int64();
+      if (p->is_uint64()) return static_cast<int64_t>(p->as_uint64());
+      return 0;
+    };
+    s.name = str("name");
+    s.account = str("account");
+    s.arn = stream_arn(s.account, s.name);
+    s.incarnation = static_cast<uint64_t>(num(o, "incarnation"));
+    s.mode = str("mode") == "ON_DEMAND" ? StreamMode::kOnDemand : StreamMode::kProvisioned;
+    s.retention_hours = static_cast<int>(num(o, "retention"));
+    s.created_ms = num(o, "created");
+    s.encryption_type = str("encryption");
+    s.key_id = str("key");
+    s.policy = str("policy");
+    st->updating_until_ms = num(o, "updating_until");
+    if (auto* m = o.if_contains("metrics"); m && m->is_array()) {
+      for (const auto& e : m->as_array()) s.shard_level_metrics.emplace_back(e.as_string());
+    }
+    if (auto* t = o.if_contains("tags"); t && t->is_object()) {
+      for (const auto& [k, e] : t->as_object()) s.tags[std::string(k)] = e.as_string();
+    }
+    if (auto* a = o.if_contains("shards"); a && a->is_array()) {
+      for (const auto& e : a->as_array()) {
+        const auto& j = e.as_object();
+        ShardInfo sh;
+        sh.index = static_cast<uint32_t>(num(j, "i"));
+        sh.id = shard_name(sh.index);
+        sh.start = parse_hash_key(j.at("start").as_string()).value_or(0);
+        sh.end = parse_hash_key(j.at("end").as_string()).value_or(0);
+        if (j.contains("parent")) sh.parent = static_cast<uint32_t>(num(j, "parent"));
+        if (j.contains("adjacent")) sh.adjacent_parent = static_cast<uint32_t>(num(j, "adjacent"));
+        sh.start_counter = static_cast<uint64_t>(num(j, "first"));
+        if (j.contains("last")) sh.end_counter = static_cast<uint64_t>(num(j, "last"));
+        sh.created_ms = num(j, "created");
+        if (j.contains("closed")) sh.closed_ms = num(j, "closed");
+        st->records[sh.index];
+        s.shards.push_back(sh);
+      }
+    }
+    if (auto* a = o.if_contains("consumers"); a && a->is_array()) {
+      for (const auto& e : a->as_array()) {
+        const auto& j = e.as_object();
+        s.consumers.push_back({std::string(j.at("name").as_string()),
+                               std::string(j.at("arn").as_string()), num(j, "created")});
+      }
+    }
+    by_incarnation_[s.incarnation] = st.get();
+    streams_[s.account + "/" + s.name] = std::move(st);
+    return true;
+  });
+  if (broken) return error(Errc::kInternal, "a stream record in the store is corrupt");
+  std::vector<std::string> orphans;
+  store_.scan(kRecordPrefix, [&](std::string_view key, std::string_view value) {
+    if (key.size() != kRecordPrefix.size() + 20) return true;
+    uint64_t inc = get_be(key, kRecordPrefix.size(), 8);
+    auto shard = static_cast<uint32_t>(get_be(key, kRecordPrefix.size() + 8, 4));
+    uint64_t counter = get_be(key, kRecordPrefix.size() + 12, 8);
+    auto it = by_incarnation_.find(inc);
+    if (it == by_incarnation_.end()) return true;
+    auto rec = decode_record(value, counter);
+    if (rec) it->second->records[shard].push_back(std::move(*rec));
+    counter_ = std::max(counter_, counter + 1);
+    return true;
+  });
+  for (auto& [key, st] : streams_) {
+    for (auto& [idx, dq] : st->records) {
+      std::sort(dq.begin(), dq.end(),
+                [](const Record& a, const Record& b) { return a.counter < b.counter; });
+      for (const auto& r : dq) {
+        cached_bytes_ += r.size;
+        cache_order_.push_back({st->meta.incarnation, idx, r.counter});
+      }
+    }
+    counter_ = std::max(counter_, st->meta.incarnation + 1);
+    for (const auto& sh : st->meta.shards) {
+      counter_ = std::max(counter_, std::max(sh.start_counter, sh.end_counter.value_or(0)) + 1);
+    }
+  }
+  evict();
+  return base::Ok{};
+}
+
+// --- lookups ---
+
+Engine::Stream* Engine::find(const std::string& account, const std::string& name) {
+  auto it = streams_.find(account + "/" + name);
+  return it == streams_.end() ? nullptr : it->second.get();
+}
+
+Result<Engine::Stream*> Engine::need(const std::string& account, const std::string& name) {
+  Stream* s = find(account, name);
+  if (s == nullptr) {
+    return error(Errc::kResourceNotFound,
+                 "Stream " + name + " under account " + account + " not found.");
+  }
+  trim(*s);
+  return s;
+}
+
+Result<Engine::Stream*> Engine::need_active(const std::string& account, const std::string& name) {
+  auto s = need(account, name);
+  if (!s) return s;
+  if (status(**s) != "ACTIVE") {
+    return error(Errc::kResourceInUse, "Stream " + name + " under account " + account +
+                                           " not ACTIVE, instead in state " + status(**s));
+  }
+  return s;
+}
+
+std::string Engine::status(const Stream& s) const {
+  return clock_.now_ms() < s.updating_until_ms ? "UPDATING" : "ACTIVE";
+}
+
+StreamInfo Engine::info(const Stream& s) const {
+  StreamInfo out = s.meta;
+  out.status = status(s);
+  return out;
+}
+
+void Engine::trim(Stream& s) {
+  int64_t horizon = clock_.now_ms() - static_cast<int64_t>(s.meta.retention_hours) * kHourMs;
+  storage::WriteBatch batch;
+  for (auto& [index, dq] : s.records) {
+    uint64_t last = 0;
+    bool any = false;
+    while (!dq.empty() && dq.front().arrival_ms < horizon) {
+      last = dq.front().counter;
+      any = true;
+      uncache(dq.front());
+      dq.pop_front();
+    }
+    if (any) {
+      batch.delete_range(shard_prefix(s.meta.incarnation, index),
+                         record_key(s.meta.incarnation, index, last + 1));
+    }
+  }
+  // Closed shards leave the stream once their records are past retention.
+  std::erase_if(s.meta.shards, [&](const ShardInfo& sh) {
+    return sh.closed_ms && *sh.closed_ms < horizon && s.records[sh.index].empty();
+  });
+  if (!batch.empty()) store_.write(std::move(batch), storage::Durability::kLazy, nullptr);
+}
+
+// --- streams ---
+
+void Engine::add_shard(Stream& s, u128 start, u128 end, std::optional<uint32_t> parent,
+                       std::optional<uint32_t> adjacent, storage::WriteBatch& batch) {
+  ShardInfo sh;
+  sh.index = s.meta.shards.empty() ? 0 : s.meta.shards.back().index + 1;
+  sh.id = shard_name(sh.index);
+  sh.start = start;
+  sh.end = end;
+  sh.parent = parent;
+  sh.adjacent_parent = adjacent;
+  sh.start_counter = next_counter(batch);
+  sh.created_ms = clock_.now_ms();
+  s.records[sh.index];
+  s.meta.shards.push_back(sh);
+}
+
+void Engine::close_shard(Stream& s, uint32_t index) {
+  ShardInfo* sh = s.shard(index);
+  if (sh == nullptr || !sh->open()) return;
+  sh->end_counter = counter_;  // larger than every record it holds, never handed out to it
+  sh->closed_ms = clock_.now_ms();
+}
+
+Result<base::Ok> Engine::create_stream(const std::string& account, const std::string& name,
+                                       std::optional<int> shard_count, StreamMode mode,
+                                       const std::map<std::string, std::string>& tags, Done done) {
+  std::lock_guard lock(mu_);
+  if (find(account, name) != nullptr) {
+    return error(Errc::kResourceInUse,
+                 "Stream " + name + " under account " + account + " already exists.");
+  }
+  int n = shard_count.value_or(mode == StreamMode::kOnDemand ? options_.on_demand_shards : 1);
+  Counts c;
+  for (const auto& [k, st] : streams_) {
+    if (st->meta.account != account) continue;
+    c.open_shards += static_cast<int>(st->meta.open_shards());
+    if (st->meta.mode == StreamMode::kOnDemand) ++c.on_demand_streams;
+  }
+  if (c.open_shards + n > options_.shard_limit) {
+    return error(
+        Errc::kLimitExceeded,
+        "This request would exceed the shard limit for the account " + account +
+            " in us-east-1. Current shard count for the account: " + std::to_string(c.open_shards) +
+            ". Limit: " + std::to_string(options_.shard_limit) +
+            ". Number of additional shards that would have resulted from this request: " +
+            std::to_string(n) + ".");
+  }
+  if (mode == StreamMode::kOnDemand && c.on_demand_streams >= options_.on_demand_stream_limit) {
+    return error(Errc::kLimitExceeded, "This request would exceed the on-demand stream limit.");
+  }
+  storage::WriteBatch batch;
+  auto st = std::make_unique<Stream>();
+  StreamInfo& s = st->meta;
+  s.account = account;
+  s.name = name;
+  s.arn = stream_arn(account, name);
+  s.incarnation = next_counter(batch);
+  s.mode = mode;
+  s.created_ms = clock_.now_ms();
+  s.tags = tags;
+  for (int i = 0; i < n; ++i) {
+    u128 start = even_split_start(static_cast<uint64_t>(i), static_cast<uint64_t>(n));
+    u128 end = i + 1 == n
+                   ? kMaxHashKey
+                   : even_split_start(static_cast<uint64_t>(i + 1), static_cast<uint64_t>(n)) - 1;
+    add_shard(*st, start, end, std::nullopt, std::nullopt, batch);
+  }
+  persist(*st, batch);
+  by_incarnation_[s.incarnation] = st.get();
+  streams_[account + "/" + name] = std::move(st);
+  return commit(std::move(batch), std::move(done));
+}
+
+Result<base::Ok> Engine::delete_stream(const std::string& account, const std::string& name,
+                                       bool enforce_consumer_deletion, Done done) {
+  std::lock_guard lock(mu_);
+  auto s = need(account, name);
+  if (!s) return base::fail(s.error());
+  Stream& st = **s;
+  if (!st.meta.consumers.empty() && !enforce_consumer_deletion) {
+    return error(Errc::kResourceInUse,
+                 "Stream " + name + " under account " + account +
+                     " has registered consumers. Use EnforceConsumerDeletion to delete it.");
+  }
+  storage::WriteBatch batch;
+  batch.del(std::string(kStreamPrefix) + account + "/" + name);
+  batch.delete_range(stream_prefix(st.meta.incarnation), stream_prefix(st.meta.incarnation + 1));
+  for (const auto& [index, dq] : st.records) {
+    for (const auto& r : dq) uncache(r);
+  }
+  by_incarnation_.erase(st.meta.incarnation);
+  streams_.erase(account + "/" + name);
+  return commit(std::move(batch), std::move(done));
+}
+
+Result<StreamInfo> Engine::describe(const std::string& account, const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto s = need(account, name);
+  if (!s) return base::fail(s.error());
+  return info(**s);
+}
+
+std::vector<StreamInfo> Engine::list_streams(const std::string& account) {
+  std::lock_guard lock(mu_);
+  std::vector<StreamInfo> out;
+  for (auto it = streams_.lower_bound(account + "/"); it != streams_.end(); ++it) {
+    if (it->second->meta.account != account) break;
+    StreamInfo i = info(*it->second);
+    i.shards.clear();
+    out.push_back(std::move(i));
+  }
+  return out;
+}
+
+Engine::Counts Engine::counts(const std::string& account) {
+  std::lock_guard lock(mu_);
+  Counts c;
+  for (const auto& [k, st] : streams_) {
+    if (st->meta.account != account) continue;
+    c.open_shards += static_cast<int>(st->meta.open_shards());
+    if (st->meta.mode == StreamMode::kOnDemand) ++c.on_demand_streams;
+  }
+  return c;
+}
+
+// --- records ---
+
+Result<PutOutput> Engine::place(Stream& s, const PutInput& input, storage::WriteBatch& batch) {
+  u128 hash;
+  if (input.explicit_hash_key) {
+    auto h = parse_hash_key(*input.explicit_hash_key);
+    if (!h) {
+      return error(Errc::kInvalidArgument,
+                   "Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. "
+                   "Specified value was " +
+                       *input.explicit_hash_key);
+    }
+    hash = *h;
+  } else {
+    hash = partition_hash(input.partition_key);
+  }
+  for (auto& sh : s.meta.shards) {
+    if (!sh.open() || hash < sh.start || hash > sh.end) continue;
+    if (options_.enforce_throughput) {
+      auto& u = s.use(sh.index, clock_.now_ms());
+      auto size = static_cast<int64_t>(input.data.size() + input.partition_key.size());
+      if (u.write_records + 1 > options_.shard_write_records_per_s ||
+          u.write_bytes + size > options_.shard_write_bytes_per_s) {
+        return error(Errc::kThroughputExceeded,
+                     "Rate exceeded for shard " + sh.id + " in " + s.who() + ".");
+      }
+      ++u.write_records;
+      u.write_bytes += size;
+    }
+    Record r;
+    r.counter = next_counter(batch);
+    r.arrival_ms = clock_.now_ms();
+    r.partition_key = input.partition_key;
+    r.data = input.data;
+    r.size = static_cast<uint32_t>(r.data.size());
+    batch.put(record_key(s.meta.incarnation, sh.index, r.counter), encode_record(r));
+    PutOutput out{format_sequence(r.counter, sh.index, s.meta.incarnation), sh.id, {}, {}};
+    s.records[sh.index].push_back(std::move(r));
+    cache_added(s.meta.incarnation, sh.index, s.records[sh.index].back());
+    return out;
+  }
+  return error(Errc::kInternal, "no open shard owns hash key " + hash_key_string(hash));
+}
+
+Result<PutOutput> Engine::put_record(const std::string& account, const std::string& name,
+                                     const PutInput& input, Done done) {
+  std::lock_guard lock(mu_);
+  auto s = need(account, name);
+  if (!s) return base::fail(s.error());
+  storage::WriteBatch batch;
+  auto out = place(**s, input, batch);
+  if (!out) return out;
+  commit(std::move(batch), std::move(done)).value();
+  return out;
+}
+
+Result<std::vector<PutOutput>> Engine::put_records(const std::string& account,
+                                                   const std::string& name,
+                                                   const std::vector<PutInput>& inputs, Done done) {
+  std::lock_guard lock(mu_);
+  auto s = need(account, name);
+  if (!s) return base::fail(s.error());
+  for (const auto& in : inputs) {
+    if (in.explicit_hash_key && !parse_hash_key(*in.explicit_hash_key)) {
+      return error(Errc::kInvalidArgument,
+                   "Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. "
+                   "Specified value was " +
+                       *in.explicit_hash_key);
+    }
+  }
+  storage::WriteBatch batch;
+  std::vector<PutOutput> out;
+  out.reserve(inputs.size());
+  for (const auto& in : inputs) {
+    auto r = place(**s, in, batch);
+    if (!r && r.error().code == Errc::kThroughputExceeded) {
+      out.push_back({{}, {}, "ProvisionedThroughputExceededException", r.error().message});
+      continue;
+    }
+    if (!r) return base::fail(r.error());  // cannot happen: checked above, shards cover the space
+    out.push_back(std::move(r.value()));
+  }
+  commit(std::move(batch), std::move(done)).value();
+  return out;
+}
+
+// --- iterators ---
+
+std::string Engine::make_iterator(uint64_t incarnation, uint32_t shard, uint64_t position) const {
+  std::string raw;
+  raw.push_back(1);
+  put_be(raw, incarnation, 8);
+  put_be(raw, shard, 4);
+  put_be(raw, position, 8);
+  put_be(raw, static_cast<uint64_t>(clock_.now_ms()), 8);
+  auto mac = base::hmac_sha256(secret_, raw);
+  raw.append(reinterpret_cast<const char*>(mac.data()), 16);
+  return base::base64_encode(raw);
+}
+
+Result<std::string> Engine::get_shard_iterator(const std::string& account, const std::string& name,
+                                               const std::string& shard_id, IteratorType type,
+                                               const std::string& sequence_number,
+                                               std::optional<int64_t> timestamp_ms) {
+  std::lock_guard lock(mu_);
+  auto s = need(account, name);
+  if (!s) return base::fail(s.error());
+  Stream& st = **s;
+  ShardInfo* sh = st.shard(shard_id);
+  if (sh == nullptr) {
+    return error(Errc::kResourceNotFound,
+                 "Shard " + shard_id + " in " + st.who() + " does not exist");
+  }
+  const auto& dq = st.records[sh->index];
+  uint64_t position = 0;
+  switch (type) {
+    case IteratorType::kTrimHorizon:
+      position = 0;
+      break;
+    case IteratorType::kLatest:
+      position = sh->end_counter.value_or(counter_);
+      break;
+    case IteratorType::kAtTimestamp: {
+      position = sh->end_counter.value_or(counter_);
+      int64_t ts = timestamp_ms.value_or(0);
+      if (ts > clock_.now_ms()) {
+        return error(Errc::kInvalidArgument,
+                     "The timestampInMillis parameter cannot be greater than the "
+                     "currentTimeInMillis. timestampInMillis: " +
+                         std::to_string(ts) +
+                         ", currentTimeInMillis: " + std::to_string(clock_.now_ms()));
+      }
+      for (const auto& r : dq) {
+        if (r.arrival_ms >= ts) {
+          position = r.counter;
+          break;
+        }
+      }
+      break;
+    }
+    case IteratorType::kAtSequence:
+    case IteratorType::kAfterSequence: {
+      auto parts = parse_sequence(sequence_number);
+      if (!parts || parts->incarnation != st.meta.incarnation % 10000000000ULL) {
+        return error(Errc::kInvalidArgument, "StartingSequenceNumber " + sequence_number +
+                                                 " used in GetShardIterator on shard " + shard_id +
+                                                 " in " + st.who() + " is invalid.");
+      }
+      if (parts->shard_index != sh->index) {
+        return error(Errc::kInvalidArgument, "Invalid StartingSequenceNumber. It encodes " +
+                                                 shard_name(parts->shard_index) +
+                                                 ", while it was used in a call to a shard with " +
+                                                 shard_id);
+      }
+      if (parts->counter >= counter_ && parts->counter != sh->start_counter) {
+        return error(Errc::kInvalidArgument,
+                     "StartingSequenceNumber " + sequence_number +
+                         " used in GetShardIterator on shard " + shard_id + " in " + st.who() +
+                         " is invalid because it did not come from this stream.");
+      }
+      position = parts->counter + (type == IteratorType::kAfterSequence ? 1 : 0);
+      break;
+    }
+  }
+  return make_iterator(st.meta.incarnation, sh->index, position);
+}
+
+Result<GetRecordsOutput> Engine::get_records(const std::string& iterator, int limit) {
+  std::lock_guard lock(mu_);
+  auto raw = base::base64_decode(iterator);
+  if (!raw || raw->size() != 45 || (*raw)[0] != 1) {
+    return error(Errc::kInvalidArgument, "Invalid ShardIterator.");
+  }
+  auto mac = base::hmac_sha256(secret_, std::string_view(*raw).substr(0, 29));
+  if (std::memcmp(mac.data(), raw->data() + 29, 16) != 0) {
+    return error(Errc::kInvalidArgument, "Invalid ShardIterator.");
+  }
+  uint64_t inc = get_be(*raw, 1, 8);
+  auto index = static_cast<uint32_t>(get_be(*raw, 9, 4));
+  uint64_t position = get_be(*raw, 13, 8);
+  auto issued = static_cast<int64_t>(get_be(*raw, 21, 8));
+  int64_t now = clock_.now_ms();
+  if (now - issued > options_.iterator_ttl_ms) {
+    return error(Errc::kExpiredIterator,
+                 "Iterator expired. The iterator was created at time " + time_text(issued) +
+                     " while right now it is " + time_text(now) +
+                     " which is further in the future than the tolerated delay of " +
+                     std::to_string(options_.iterator_ttl_ms) + " milliseconds.");
+  }
+  if (limit < 1 || limit > 10000) {
+    return error(Errc::kInvalidArgument,
+                 "1 validation error detected: Value '" + std::to_string(limit) +
+                     "' at 'limit' failed to satisfy constraint: Member must have value less "
+                     "than or equal to 10000");
+  }
+  auto it = by_incarnation_.find(inc);
+  if (it == by_incarnation_.end()) {
+    return error(Errc::kResourceNotFound,
+                 "Shard " + shard_name(index) + " in stream under account does not exist");
+  }
+  Stream& st = *it->second;
+  trim(st);
+  ShardInfo* sh = st.shard(index);
+  if (sh == nullptr) {
+    return error(Errc::kResourceNotFound,
+                 "Shard " + shard_name(index) + " in " + st.who() + " does not exist");
+  }
+  Stream::Usage* usage = nullptr;
+  if (options_.enforce_throughput) {
+    usage = &st.use(index, now);
+    if (usage->reads + 1 > options_.shard_reads_per_s ||
+        usage->read_bytes >= options_.shard_read_bytes_per_s) {
+      return error(Errc::kThroughputExceeded,
+                   "Rate exceeded for Shard - " + shard_name(index) + " in " + st.who() + ".");
+    }
+    ++usage->reads;
+  }
+  const auto& dq = st.records[index];
+  auto pos = std::lower_bound(dq.begin(), dq.end(), position,
+                              [](const Record& r, uint64_t p) { return r.counter < p; });
+  GetRecordsOutput out;
+  out.encryption_type = st.meta.encryption_type;
+  size_t bytes = 0;
+  uint64_t next = position;
+  for (; pos != dq.end() && out.records.size() < static_cast<size_t>(limit); ++pos) {
+    size_t size = pos->size + pos->partition_key.size();
+    if (!out.records.empty() && bytes + size > kMaxGetBytes) break;
+    bytes += size;
+    std::string data;
+    if (pos->cached) {
+      data = pos->data;
+    } else if (auto stored = store_.get(record_key(inc, index, pos->counter))) {
+      auto rec = decode_record(*stored, pos->counter);
+      if (!rec) return error(Errc::kInternal, "a record in the store is corrupt");
+      data = std::move(rec->data);
+    } else {
+      return error(Errc::kInternal, "a record is missing from the store");
+    }
+    out.records.push_back({format_sequence(pos->counter, index, st.meta.incarnation),
+                           pos->arrival_ms, pos->partition_key, std::move(data)});
+    next = pos->counter + 1;
+  }
+  if (usage != nullptr) usage->read_bytes += static_cast<int64_t>(bytes);
+  if (pos != dq.end()) out.millis_behind_latest = std::max<int64_t>(0, now - pos->arrival_ms);
+  if (!sh->open() && pos == dq.end()) {
+    for (const auto& child : st.meta.shards) {
+      if (child.parent == index || child.adjacent_parent == index) {
+        ChildShard c{child.id, {}, child.start, child.end};
+        if (child.parent) c.parent_shards.push_back(shard_name(*child.parent));
+        if (child.adjacent_parent) c.parent_shards.push_back(shard_name(*child.adjacent_parent));
+        out.child_shards.push_back(std::move(c));
+      }
+    }
+    return out;
+  }
+  out.next_iterator = make_iterator(inc, index, next);
+  return out;
+}
+
+// --- configuration ---
+
+Result<base::Ok> Engine::set_retention(const std::string& account, const std::string& name,
+                                       int hours, bool increase, Done done) {
+  std::lock_guard lock(mu_);
+  auto s = need(account, name);
+  if (!s) return base::fail(s.error());
+  Stream& st = **s;
+  if (hours < 24) {
+    return error(Errc::kInvalidArgument,
+                 "Minimum allowed retention period is 24 hours. Requested retention period (" +
+                     std::to_string(hours) + " hours) is too short.");
+  }
+  if (hours > 8760) {
+    return error(Errc::kInvalidArgument,
+                 "Maximum allowed retention period is 8760 hours. Requested retention period (" +
+                     std::to_string(hours) + " hours) is too long.");
+  }
+  int current = st.meta.retention_hours;
+  if (increase && hours < current) {
+    return error(Errc::kInvalidArgument,
+                 "Requested retention period (" + std::to_string(hours) + " hours) for stream " +
+                     name + " can not be shorter than existing retention period (" +
+                     std::to_string(current) + " hours). Use DecreaseRetentionPeriod API.");
+  }
+  if (!increase && hours > current) {
+    return error(Errc::kInvalidArgument,
+                 "Requested retention period (" + std::to_string(hours) + " hours) for stream " +
+                     name + " can not be longer than existing retention period (" +
+                     std::to_string(current) + " hours). Use IncreaseRetentionPeriod API.");
+  }
+  st.meta.retention_hours = hours;
+  trim(st);
+  storage::WriteBatch batch;
+  persist(st, batch);
+  return commit(std::move(batch), std::move(done));
+}
+
+Result<base::Ok> Engine::add_tags(const std::string& account, const std::string& name,
+                                  const std::map<std::string, std::string>& tags, Done done) {
+  std::lock_guard lock(mu_);
+  auto s = need(account, name);
+  if (!s) return base::fail(s.error());
+  Stream& st = **s;
+  auto merged = st.meta.tags;
+  for (const auto& [k, v] : tags) merged[k] = v;
+  if (merged.size() > 50) {
+    return error(Errc::kLimitExceeded, "Failed to add tags to stream " + name + " under account " +
+                                           account +
+                                           " because a given stream cannot have more than 50 "
+                                           "tags.");
+  }
+  st.meta.tags = std::move(merged);
+  storage::WriteBatch batch;
+  persist(st, batch);
+  return commit(std::move(batch), std::move(done));
+}
+
+Result<base::Ok> Engine::remove_tags(const std::string& account, const std::string& name,
+                                     const std::vector<std::string>& keys, Done done) {
+  std::lock_guard lock(mu_);
+  auto s = need(account, name);
+  if (!s) return base::fail(s.error());
+  for (const auto& k : keys) (*s)->meta.tags.erase(k);
+  storage::WriteBatch batch;
+  persist(**s, batch);
+  return commit(std::move(batch), std::move(done));
+}
+
+// --- resharding ---
+
+Result<base::Ok> Engine::split_shard(const std::string& account, const std::string& name,
+                                     const std::string& shard_id, const std::string& new_start,
+                                     Done done) {
+  std::lock_guard lock(mu_);
+  auto s = need_active(account, name);
+  if (!s) return base::fail(s.error());
+  Stream& st = **s;
+  ShardInfo* sh = st.shard(shard_id);
+  if (sh == nullptr) {
+    return error(Errc::kResourceNotFound,
+                 "Could not find shard " + shard_id + " in " + st.who() + ".");
+  }
+  if (!sh->open()) {
+    return error(Errc::kResourceInUse, "Shard " + shard_id + " in " + st.who() +
+                                           " has already been merged or split, and thus is not "
+                                           "eligible for merging or splitting.");
+  }
+  auto h = parse_hash_key(new_start);
+  if (!h || *h <= sh->start || *h > sh->end) {
+    return error(Errc::kInvalidArgument,
+                 "NewStartingHashKey " + new_start + " used in SplitShard() on shard " + shard_id +
+                     " in " + st.who() +
+                     " is not both greater than one plus the shard's StartingHashKey " +
+                     hash_key_string(sh->start) + " and less than the shard's EndingHashKey " +
+                     hash_key_string(sh->end) + ".");
+  }
+  if (static_cast<int>(st.meta.open_shards()) + 1 > options_.shard_limit) {
+    return error(Errc::kLimitExceeded, "This request would exceed the shard limit.");
+  }
+  uint32_t parent = sh->index;
+  u128 start = sh->start, end = sh->end;
+  close_shard(st, parent);
+  storage::WriteBatch batch;
+  add_shard(st, start, *h - 1, parent, std::nullopt, batch);
+  add_shard(st, *h, end, parent, std::nullopt, batch);
+  st.updating_until_ms = clock_.now_ms() + options_.reshard_delay_ms;
+  persist(st, batch);
+  return commit(std::move(batch), std::move(done));
+}
+
+Result<base::Ok> Engine::merge_shards(const std::string& account, const std::string& name,
+                                      const std::string& shard_id, const std::string& adjacent_id,
+                                      Done done) {
+  std::lock_guard lock(mu_);
+  auto s = need_active(account, name);
+  if (!s) return base::fail(s.error());
+  Stream& st = **s;
+  ShardInfo* a = st.shard(shard_id);
+  ShardInfo* b = st.shard(adjacent_id);
+  for (auto [p, id] : {std::pair{a, &shard_id}, std::pair{b, &adjacent_id}}) {
+    if (p == nullptr) {
+      return error(Errc::kResourceNotFound,
+                   "Could not find shard " + *id + " in " + st.who() + ".");
+    }
+    if (!p->open()) {
+      return error(Errc::kResourceInUse, "Shard " + *id + " in " + st.who() +
+                                             " has already been merged or split, and thus is "
+                                             "not eligible for merging or splitting.");
+    }
+  }
+  bool adjacent = (a->end != kMaxHashKey && a->end + 1 == b->start) ||
+                  (b->end != kMaxHashKey && b->end + 1 == a->start);
+  if (!adjacent || a == b) {
+    return error(Errc::kInvalidArgument, "Shards " + shard_id + " and " + adjacent_id + " in " +
+                                             st.who() +
+                                             " are not an adjacent pair of shards eligible for "
+                                             "merging");
+  }
+  u128 start = std::min(a->start, b->start), end = std::max(a->end, b->end);
+  uint32_t ia = a->index, ib = b->index;
+  close_shard(st, ia);
+  close_shard(st, ib);
+  storage::WriteBatch batch;
+  add_shard(st, start, end, ia, ib, batch);
+  st.updating_until_ms = clock_.now_ms() + options_.reshard_delay_ms;
+  persist(st, batch);
+  return commit(std::move(batch), std::move(done));
+}
+
+Result<int> Engine::update_shard_count(const std::string& account, const std::string& name,
+                                       int target, Done done) {
+  std::lock_guard lock(mu_);
+  auto s = need_active(account, name);
+  if (!s) return base::fail(s.error());
+  Stream& st = **s;
+  if (st.meta.mode == StreamMode::kOnDemand) {
+    return error(Errc::kValidation, "UpdateShardCount is not supported for stream " + st.meta.name +
+                                        " under account " + account +
+                                        " with the ON_DEMAND capacity mode.");
+  }
+  int open = static_cast<int>(st.meta.open_shards());
+  if (target > 2 * open) {
+    return error(Errc::kLimitExceeded,
+                 "UpdateShardCount cannot scale up over double your current open shard count. "
+                 "Current open shard count: " +
+                     std::to_string(open) + " Target shard count: " + std::to_string(target));
+  }
+  if (target * 2 < open) {
+    return error(Errc::kLimitExceeded,
+                 "UpdateShardCount cannot scale down below half your current open shard count. "
+                 "Current open shard count: " +
+                     std::to_string(open) + " Target shard count: " + std::to_string(target));
+  }
+  int account_open = 0;
+  for (const auto& [k, other] : streams_) {
+    if (other->meta.account == account) account_open += static_cast<int>(other->meta.open_shards());
+  }
+  if (target - open + account_open > options_.shard_limit) {
+    return error(Errc::kLimitExceeded, "This request would exceed the shard limit.");
+  }
+  std::vector<ShardInfo> old;
+  for (const auto& sh : st.meta.shards) {
+    if (sh.open()) old.push_back(sh);
+  }
+  std::sort(old.begin(), old.end(),
+            [](const ShardInfo& x, const ShardInfo& y) { return x.start < y.start; });
+  for (const auto& sh : old) close_shard(st, sh.index);
+  storage::WriteBatch batch;
+  for (int i = 0; i < target; ++i) {
+    u128 start = even_split_start(static_cast<uint64_t>(i), static_cast<uint64_t>(target));
+    u128 end =
+        i + 1 == target
+            ? kMaxHashKey
+            : even_split_start(static_cast<uint64_t>(i + 1), static_cast<uint64_t>(target)) - 1;
+    std::vector<uint32_t> parents;
+    for (const auto& o : old) {
+      if (o.start <= end && o.end >= start) parents.push_back(o.index);
+    }
+    std::optional<uint32_t> p, adj;
+    if (!parents.empty()) p = parents[0];
+    if (parents.size() > 1) adj = parents[1];
+    add_shard(st, start, end, p, adj, batch);
+  }
+  st.updating_until_ms = clock_.now_ms() + options_.reshard_delay_ms;
+  persist(st, batch);
+  commit(std::move(batch), std::move(done)).value();
+  return open;
+}
+
+Result<base::Ok> Engine::update_stream_mode(const std::string& account, const std::string& name,
+                                            StreamMode mode, Done done) {
+  std::lock_guard lock(mu_);
+  auto s = need_active(account, name);
+  if (!s) return base::fail(s.error());
+  (*s)->meta.mode = mode;
+  storage::WriteBatch batch;
+  persist(**s, batch);
+  return commit(std::move(batch), std::move(done));
+}
+
+// --- consumers, encryption, monitoring, policy ---
+
+Result<ConsumerInfo> Engine::register_consumer(const std::string& account, const std::string& name,
+                                               const std::string& consumer, Done done) {
+  std::lock_guard lock(mu_);
+  auto s = need(account, name);
+  if (!s) return base::fail(s.error());
+  Stream& st = **s;
+  for (const auto& c : st.meta.consumers) {
+    if (c.name == consumer) {
+      return error(Errc::kResourceInUse, "Consumer " + c.arn + " already exists.");
+    }
+  }
+  if (static_cast<int>(st.meta.consumers.size()) >= options_.max_consumers) {
+    return error(Errc::kLimitExceeded, "Consumer limit of " +
+                                           std::to_string(options_.max_consumers) +
+                                           " reached for " + st.meta.arn + ".");
+  }
+  int64_t now = clock_.now_ms();
+  ConsumerInfo c{consumer, st.meta.arn + "/consumer/" + consumer + ":" + std::to_string(now / 1000),
+                 now};
+  st.meta.consumers.push_back(c);
+  storage::WriteBatch batch;
+  persist(st, batch);
+  commit(std::move(batch), std::move(done)).value();
+  return c;
+}
+
+Result<base::Ok> Engine::deregister_consumer(const std::string& account, const std::string& name,
+                                             const std::string& consumer, Done done) {
+  std::lock_guard lock(mu_);
+  auto s = need(account, name);
+  if (!s) return base::fail(s.error());
+  Stream& st = **s;
+  auto it = std::find_if(st.meta.consumers.begin(), st.meta.consumers.end(),
+                         [&](const ConsumerInfo& c) { return c.name == consumer; });
+  if (it == st.meta.consumers.end()) {
+    return error(Errc::kResourceNotFound,
+                 "Consumer " + consumer + " under stream " + st.meta.arn + " not found.");
+  }
+  st.meta.consumers.erase(it);
+  storage::WriteBatch batch;
+  persist(st, batch);
+  return commit(std::move(batch), std::move(done));
+}
+
+Result<base::Ok> Engine::set_encryption(const std::string& account, const std::string& name,
+                                        const std::string& type, const std::string& key_id,
+                                        Done done) {
+  std::lock_guard lock(mu_);
+  auto s = need_active(account, name);
+  if (!s) return base::fail(s.error());
+  (*s)->meta.encryption_type = type;
+  (*s)->meta.key_id = type == "NONE" ? std::string() : key_id;
+  storage::WriteBatch batch;
+  persist(**s, batch);
+  return commit(std::move(batch), std::move(done));
+}
+
+Result<std::vector<std::string>> Engine::set_monitoring(const std::string& account,
+                                                        const std::string& name,
+                                                        const std::vector<std::string>& metrics,
+                                                        bool enable, Done done) {
+  static const std::vector<std::string> kAll = {"IncomingBytes",
+                                                "IncomingRecords",
+                                                "OutgoingBytes",
+                                                "OutgoingRecords",
+                                                "WriteProvisionedThroughputExceeded",
+                                                "ReadProvisionedThroughputExceeded",
+                                                "IteratorAgeMilliseconds"};
+  std::lock_guard lock(mu_);
+  auto s = need(account, name);
+  if (!s) return base::fail(s.error());
+  auto& current = (*s)->meta.shard_level_metrics;
+  std::vector<std::string> before = current;
+  std::set<std::string> set(current.begin(), current.end());
+  for (const auto& m : metrics) {
+    if (m == "ALL") {
+      if (enable) {
+        set.insert(kAll.begin(), kAll.end());
+      } else {
+        set.clear();
+      }
+    } else if (enable) {
+      set.insert(m);
+    } else {
+      set.erase(m);
+    }
+  }
+  current.clear();
+  for (const auto& m : kAll) {
+    if (set.count(m)) current.push_back(m);
+  }
+  storage::WriteBatch batch;
+  persist(**s, batch);
+  commit(std::move(batch), std::move(done)).value();
+  return before;
+}
+
+Result<base::Ok> Engine::set_policy(const std::string& account, const std::string& name,
+                                    const std::string& policy, Done done) {
+  std::lock_guard lock(mu_);
+  auto s = need(account, name);
+  if (!s) return base::fail(s.error());
+  (*s)->meta.policy = policy;
+  storage::WriteBatch batch;
+  persist(**s, batch);
+  return commit(std::move(batch), std::move(done));
+}
+
+}  // namespace ferry::kinesis

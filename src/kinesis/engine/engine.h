@@ -1,0 +1,256 @@
+#pragma once
+// Kinesis Data Streams semantics as a plain C++ library: streams, shards and their hash key
+// ranges, records with sequence numbers, shard iterators, retention, resharding, consumers and
+// tags. No HTTP and no wire types; time comes from an injected Clock and every change persists
+// through storage::Store.
+//
+// Owned by whoever links it (server/ or an embedding program). Every method is thread-safe (one
+// engine mutex). Writes are issued to the store under that mutex, so the store sees them in the
+// order the engine changed; `done` (the store's commit callback) may therefore run inline, under
+// the mutex, with an in-memory store: it must not call back into the engine.
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "kinesis/engine/errors.h"
+#include "kinesis/engine/hash_key.h"
+#include "storage/store.h"
+
+namespace ferry::kinesis {
+
+using Done = storage::WriteCallback;
+
+struct EngineOptions {
+  std::string region = "us-east-1";
+  int on_demand_shards = 4;           // shards of a new ON_DEMAND stream
+  int shard_limit = 20000;            // open shards per account (DescribeLimits ShardLimit)
+  int on_demand_stream_limit = 50;    // ON_DEMAND streams per account
+  int64_t reshard_delay_ms = 0;       // UPDATING lasts this long after a reshard
+  int64_t iterator_ttl_ms = 300'000;  // shard iterators expire after 5 minutes
+  int max_consumers = 20;             // registered consumers per stream
+  // Record data kept in memory across all streams (newest first); older data is read back from
+  // the store by GetRecords.
+  size_t record_cache_bytes = 256 * 1024 * 1024;
+  // AWS's per-shard limits, off by default: writes of at most 1 MiB and 1,000 records per
+  // second, at most 5 GetRecords calls and 2 MiB read per second
+  // (ProvisionedThroughputExceededException beyond).
+  bool enforce_throughput = false;
+  int64_t shard_write_bytes_per_s = 1024 * 1024;
+  int64_t shard_write_records_per_s = 1000;
+  int64_t shard_read_bytes_per_s = 2 * 1024 * 1024;
+  int64_t shard_reads_per_s = 5;
+};
+
+enum class StreamMode { kProvisioned, kOnDemand };
+const char* to_string(StreamMode mode);
+
+struct ShardInfo {
+  uint32_t index = 0;
+  std::string id;  // shardId-000000000000
+  u128 start = 0, end = 0;
+  std::optional<uint32_t> parent, adjacent_parent;
+  uint64_t start_counter = 0;
+  std::optional<uint64_t> end_counter;  // set once closed
+  int64_t created_ms = 0;
+  std::optional<int64_t> closed_ms;
+  bool open() const { return !end_counter.has_value(); }
+};
+
+struct ConsumerInfo {
+  std::string name;
+  std::string arn;
+  int64_t created_ms = 0;
+};
+
+// A copy of a stream's state, for Describe*/List* answers.
+struct StreamInfo {
+  std::string account;
+  std::string name;
+  std::string arn;
+  uint64_t incarnation = 0;
+  std::string status;  // CREATING, ACTIVE, UPDATING
+  StreamMode mode = StreamMode::kProvisioned;
+  int retention_hours = 24;
+  int64_t created_ms = 0;
+  std::string encryption_type = "NONE";
+  std::string key_id;
+  std::vector<std::string> shard_level_metrics;
+  std::vector<ShardInfo> shards;  // every shard still retained, by index
+  std::map<std::string, std::string> tags;
+  std::vector<ConsumerInfo> consumers;
+  std::string policy;  // resource policy JSON, empty if none
+
+  std::string shard_id(uint32_t index) const;
+  std::string starting_sequence(const ShardInfo& s) const;
+  std::optional<std::string> ending_sequence(const ShardInfo& s) const;
+  size_t open_shards() const;
+};
+
+struct PutInput {
+  std::string partition_key;
+  std::string data;
+  std::optional<std::string> explicit_hash_key;  // decimal text
+};
+
+struct PutOutput {
+  std::string sequence_number;
+  std::string shard_id;
+  // PutRecords only: a record refused by the throughput limits (nothing else fails one record).
+  std::string error_code;
+  std::string error_message;
+};
+
+struct Record {
+  uint64_t counter = 0;
+  int64_t arrival_ms = 0;
+  std::string partition_key;
+  std::string data;    // empty unless cached
+  uint32_t size = 0;   // bytes of data
+  bool cached = true;  // data is in memory; else read back from the store
+};
+
+struct ReadRecord {
+  std::string sequence_number;
+  int64_t arrival_ms = 0;
+  std::string partition_key;
+  std::string data;
+};
+
+struct ChildShard {
+  std::string shard_id;
+  std::vector<std::string> parent_shards;
+  u128 start = 0, end = 0;
+};
+
+struct GetRecordsOutput {
+  std::vector<ReadRecord> records;
+  std::optional<std::string> next_iterator;  // absent at the end of a closed shard
+  int64_t millis_behind_latest = 0;
+  std::vector<ChildShard> child_shards;  // set at the end of a closed shard
+  std::string encryption_type;
+};
+
+enum class IteratorType { kAtSequence, kAfterSequence, kAtTimestamp, kTrimHorizon, kLatest };
+
+class Engine {
+ public:
+  Engine(storage::Store& store, const base::Clock& clock, EngineOptions options = {});
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Rebuilds every stream and record from the store. Call once before serving.
+  Result<base::Ok> recover();
+
+  const EngineOptions& options() const { return options_; }
+  int64_t now_ms() const { return clock_.now_ms(); }
+  std::string stream_arn(const std::string& account, const std::string& name) const;
+  // "arn:aws:kinesis:<region>:<account>:stream/<name>" -> (account, name).
+  static std::optional<std::pair<std::string, std::string>> parse_stream_arn(std::string_view arn);
+
+  Result<base::Ok> create_stream(const std::string& account, const std::string& name,
+                                 std::optional<int> shard_count, StreamMode mode,
+                                 const std::map<std::string, std::string>& tags, Done done);
+  Result<base::Ok> delete_stream(const std::string& account, const std::string& name,
+                                 bool enforce_consumer_deletion, Done done);
+  Result<StreamInfo> describe(const std::string& account, const std::string& name);
+  std::vector<StreamInfo> list_streams(const std::string& account);
+
+  Result<PutOutput> put_record(const std::string& account, const std::string& name,
+                               const PutInput& input, Done done);
+  Result<std::vector<PutOutput>> put_records(const std::string& account, const std::string& name,
+                                             const std::vector<PutInput>& inputs, Done done);
+
+  Result<std::string> get_shard_iterator(const std::string& account, const std::string& name,
+                                         const std::string& shard_id, IteratorType type,
+                                         const std::string& sequence_number,
+                                         std::optional<int64_t> timestamp_ms);
+  Result<GetRecordsOutput> get_records(const std::string& iterator, int limit);
+
+  Result<base::Ok> set_retention(const std::string& account, const std::string& name, int hours,
+                                 bool increase, Done done);
+  Result<base::Ok> add_tags(const std::string& account, const std::string& name,
+                            const std::map<std::string, std::string>& tags, Done done);
+  Result<base::Ok> remove_tags(const std::string& account, const std::string& name,
+                               const std::vector<std::string>& keys, Done done);
+
+  Result<base::Ok> split_shard(const std::string& account, const std::string& name,
+                               const std::string& shard_id, const std::string& new_start,
+                               Done done);
+  Result<base::Ok> merge_shards(const std::string& account, const std::string& name,
+                                const std::string& shard_id, const std::string& adjacent_id,
+                                Done done);
+  // Returns the open shard count before the update.
+  Result<int> update_shard_count(const std::string& account, const std::string& name, int target,
+                                 Done done);
+  Result<base::Ok> update_stream_mode(const std::string& account, const std::string& name,
+                                      StreamMode mode, Done done);
+
+  Result<ConsumerInfo> register_consumer(const std::string& account, const std::string& name,
+                                         const std::string& consumer, Done done);
+  Result<base::Ok> deregister_consumer(const std::string& account, const std::string& name,
+                                       const std::string& consumer, Done done);
+
+  Result<base::Ok> set_encryption(const std::string& account, const std::string& name,
+                                  const std::string& type, const std::string& key_id, Done done);
+  // Returns the metrics before the change.
+  Result<std::vector<std::string>> set_monitoring(const std::string& account,
+                                                  const std::string& name,
+                                                  const std::vector<std::string>& metrics,
+                                                  bool enable, Done done);
+  Result<base::Ok> set_policy(const std::string& account, const std::string& name,
+                              const std::string& policy, Done done);
+
+  // Streams and open shards of an account, for DescribeLimits.
+  struct Counts {
+    int open_shards = 0;
+    int on_demand_streams = 0;
+  };
+  Counts counts(const std::string& account);
+
+  struct Stream;
+
+ private:
+  Stream* find(const std::string& account, const std::string& name);
+  Result<Stream*> need(const std::string& account, const std::string& name);
+  Result<Stream*> need_active(const std::string& account, const std::string& name);
+  StreamInfo info(const Stream& s) const;
+  std::string status(const Stream& s) const;
+  void persist(const Stream& s, storage::WriteBatch& batch) const;
+  uint64_t next_counter(storage::WriteBatch& batch);
+  void trim(Stream& s);
+  Result<PutOutput> place(Stream& s, const PutInput& input, storage::WriteBatch& batch);
+  void add_shard(Stream& s, u128 start, u128 end, std::optional<uint32_t> parent,
+                 std::optional<uint32_t> adjacent, storage::WriteBatch& batch);
+  void close_shard(Stream& s, uint32_t index);
+  std::string make_iterator(uint64_t incarnation, uint32_t shard, uint64_t position) const;
+  Result<base::Ok> commit(storage::WriteBatch batch, Done done);
+  void cache_added(uint64_t incarnation, uint32_t shard, const Record& r);
+  void uncache(const Record& r);
+  void evict();
+
+  storage::Store& store_;
+  const base::Clock& clock_;
+  EngineOptions options_;
+  std::mutex mu_;
+  std::string secret_;
+  uint64_t counter_ = 1;   // next counter value to hand out
+  uint64_t reserved_ = 0;  // counter values below this may have been used
+  std::map<std::string, std::unique_ptr<Stream>> streams_;  // "<account>/<name>"
+  std::map<uint64_t, Stream*> by_incarnation_;
+  struct CacheEntry {
+    uint64_t incarnation;
+    uint32_t shard;
+    uint64_t counter;
+  };
+  size_t cached_bytes_ = 0;
+  std::deque<CacheEntry> cache_order_;  // cached records, oldest first (may hold stale entries)
+};
+
+}  // namespace ferry::kinesis

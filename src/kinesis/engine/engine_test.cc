@@ -1,0 +1,354 @@
+#include "kinesis/engine/engine.h"
+
+#include <gtest/gtest.h>
+
+#include "base/crypto.h"
+#include "storage/memory_store.h"
+
+namespace ferry::kinesis {
+namespace {
+
+constexpr char kAcct[] = "000000000000";
+
+class EngineTest : public ::testing::Test {
+ protected:
+  EngineTest() { reopen(); }
+  void reopen() {
+    engine_ = std::make_unique<Engine>(store_, clock_);
+    ASSERT_TRUE(engine_->recover().ok());
+  }
+  void create(const std::string& name, int shards) {
+    bool synced = false;
+    auto r = engine_->create_stream(kAcct, name, shards, StreamMode::kProvisioned, {},
+                                    [&](bool ok) { synced = ok; });
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    ASSERT_TRUE(synced);
+  }
+  PutOutput put(const std::string& name, const std::string& key, const std::string& data) {
+    bool synced = false;
+    auto r =
+        engine_->put_record(kAcct, name, {key, data, std::nullopt}, [&](bool ok) { synced = ok; });
+    EXPECT_TRUE(r.ok());
+    EXPECT_TRUE(synced);
+    return r.value();
+  }
+  std::string iterator(const std::string& name, const std::string& shard, IteratorType type,
+                       const std::string& seq = {}, std::optional<int64_t> ts = {}) {
+    auto r = engine_->get_shard_iterator(kAcct, name, shard, type, seq, ts);
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+    return r.ok() ? r.value() : std::string();
+  }
+
+  base::FakeClock clock_;
+  storage::MemoryStore store_;
+  std::unique_ptr<Engine> engine_;
+};
+
+TEST(HashKey, EvenSplitMatchesAws) {
+  EXPECT_EQ(hash_key_string(even_split_start(1, 2)), "170141183460469231731687303715884105728");
+  EXPECT_EQ(hash_key_string(even_split_start(1, 3)), "113427455640312821154458202477256070485");
+  EXPECT_EQ(hash_key_string(kMaxHashKey), "340282366920938463463374607431768211455");
+  EXPECT_EQ(parse_hash_key("340282366920938463463374607431768211455"), kMaxHashKey);
+  EXPECT_FALSE(parse_hash_key("340282366920938463463374607431768211456"));
+  EXPECT_FALSE(parse_hash_key("-1"));
+  EXPECT_FALSE(parse_hash_key(""));
+}
+
+TEST(HashKey, SequenceRoundTrip) {
+  auto s = format_sequence(12345, 7, 99);
+  EXPECT_EQ(s.size(), 56u);
+  auto p = parse_sequence(s);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->counter, 12345u);
+  EXPECT_EQ(p->shard_index, 7u);
+  EXPECT_EQ(p->incarnation, 99u);
+  EXPECT_LT(format_sequence(9, 0, 1), format_sequence(10, 0, 1));
+  EXPECT_FALSE(parse_sequence("123"));
+}
+
+TEST_F(EngineTest, PlacementByMd5OfPartitionKey) {
+  create("s", 4);
+  auto info = engine_->describe(kAcct, "s").value();
+  ASSERT_EQ(info.shards.size(), 4u);
+  EXPECT_EQ(info.shards.back().end, kMaxHashKey);
+  for (std::string key : {"a", "b", "hello", "partition-42", "zzz"}) {
+    u128 h = partition_hash(key);
+    auto out = put("s", key, "x");
+    for (const auto& sh : info.shards) {
+      if (h >= sh.start && h <= sh.end) {
+        EXPECT_EQ(out.shard_id, sh.id) << key;
+      }
+    }
+  }
+  // MD5("a") = 0cc175b9c0f1b6a831c399e269772661 -> below 2^128/4 -> shard 0.
+  EXPECT_EQ(put("s", "a", "x").shard_id, "shardId-000000000000");
+  // Explicit hash key overrides.
+  auto r = engine_->put_record(kAcct, "s", {"a", "x", "340282366920938463463374607431768211455"},
+                               nullptr);
+  EXPECT_EQ(r.value().shard_id, "shardId-000000000003");
+  auto bad = engine_->put_record(kAcct, "s", {"a", "x", "340282366920938463463374607431768211456"},
+                                 nullptr);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, Errc::kInvalidArgument);
+}
+
+TEST_F(EngineTest, SequenceNumbersIncreaseAndSurviveRestart) {
+  create("s", 1);
+  std::string last;
+  for (int i = 0; i < 10; ++i) {
+    auto out = put("s", "k", std::to_string(i));
+    EXPECT_GT(out.sequence_number, last);
+    last = out.sequence_number;
+  }
+  reopen();
+  auto out = put("s", "k", "after");
+  EXPECT_GT(out.sequence_number, last);
+  auto recs =
+      engine_->get_records(iterator("s", "shardId-000000000000", IteratorType::kTrimHorizon), 10000)
+          .value();
+  ASSERT_EQ(recs.records.size(), 11u);
+  EXPECT_EQ(recs.records[0].data, "0");
+  EXPECT_EQ(recs.records[10].data, "after");
+  EXPECT_EQ(recs.millis_behind_latest, 0);
+}
+
+TEST_F(EngineTest, IteratorTypes) {
+  create("s", 1);
+  std::string shard = "shardId-000000000000";
+  auto a = put("s", "k", "a");
+  clock_.advance_s(10);
+  auto b = put("s", "k", "b");
+  auto latest = iterator("s", shard, IteratorType::kLatest);
+  auto c = put("s", "k", "c");
+  auto data = [&](const std::string& it) {
+    std::string out;
+    for (const auto& r : engine_->get_records(it, 100).value().records) out += r.data;
+    return out;
+  };
+  EXPECT_EQ(data(iterator("s", shard, IteratorType::kTrimHorizon)), "abc");
+  EXPECT_EQ(data(latest), "c");
+  EXPECT_EQ(data(iterator("s", shard, IteratorType::kAtSequence, b.sequence_number)), "bc");
+  EXPECT_EQ(data(iterator("s", shard, IteratorType::kAfterSequence, b.sequence_number)), "c");
+  EXPECT_EQ(data(iterator("s", shard, IteratorType::kAtTimestamp, {}, clock_.now_ms() - 5000)),
+            "bc");
+  auto bad = engine_->get_shard_iterator(kAcct, "s", shard, IteratorType::kAtSequence, "12", {});
+  EXPECT_EQ(bad.error().code, Errc::kInvalidArgument);
+  auto missing = engine_->get_shard_iterator(kAcct, "s", "shardId-000000000009",
+                                             IteratorType::kLatest, {}, {});
+  EXPECT_EQ(missing.error().code, Errc::kResourceNotFound);
+  (void)a;
+}
+
+TEST_F(EngineTest, GetRecordsLimitAndNextIterator) {
+  create("s", 1);
+  for (int i = 0; i < 5; ++i) put("s", "k", std::to_string(i));
+  auto it = iterator("s", "shardId-000000000000", IteratorType::kTrimHorizon);
+  auto first = engine_->get_records(it, 2).value();
+  ASSERT_EQ(first.records.size(), 2u);
+  EXPECT_EQ(first.millis_behind_latest, 0);
+  auto second = engine_->get_records(*first.next_iterator, 10).value();
+  ASSERT_EQ(second.records.size(), 3u);
+  EXPECT_EQ(second.records[0].data, "2");
+  auto third = engine_->get_records(*second.next_iterator, 10).value();
+  EXPECT_TRUE(third.records.empty());
+  EXPECT_TRUE(third.next_iterator);
+  EXPECT_EQ(engine_->get_records(it, 0).error().code, Errc::kInvalidArgument);
+}
+
+TEST_F(EngineTest, IteratorsExpireAfterFiveMinutesAndAreTamperProof) {
+  create("s", 1);
+  auto it = iterator("s", "shardId-000000000000", IteratorType::kTrimHorizon);
+  clock_.advance_ms(300'000);
+  EXPECT_TRUE(engine_->get_records(it, 10).ok());
+  clock_.advance_ms(1);
+  auto expired = engine_->get_records(it, 10);
+  ASSERT_FALSE(expired.ok());
+  EXPECT_EQ(expired.error().code, Errc::kExpiredIterator);
+  EXPECT_NE(expired.error().message.find("300000 milliseconds"), std::string::npos);
+
+  auto fresh = iterator("s", "shardId-000000000000", IteratorType::kTrimHorizon);
+  auto raw = base::base64_decode(fresh).value();
+  raw[16] ^= 1;  // move the position
+  EXPECT_EQ(engine_->get_records(base::base64_encode(raw), 10).error().code,
+            Errc::kInvalidArgument);
+  EXPECT_EQ(engine_->get_records("garbage", 10).error().code, Errc::kInvalidArgument);
+}
+
+TEST_F(EngineTest, RetentionTrimsExpiredRecords) {
+  create("s", 1);
+  put("s", "k", "old");
+  clock_.advance_s(23 * 3600);
+  put("s", "k", "new");
+  clock_.advance_s(3600 + 1);
+  auto recs =
+      engine_->get_records(iterator("s", "shardId-000000000000", IteratorType::kTrimHorizon), 100)
+          .value();
+  ASSERT_EQ(recs.records.size(), 1u);
+  EXPECT_EQ(recs.records[0].data, "new");
+  reopen();  // the trim reached the store
+  recs =
+      engine_->get_records(iterator("s", "shardId-000000000000", IteratorType::kTrimHorizon), 100)
+          .value();
+  ASSERT_EQ(recs.records.size(), 1u);
+
+  EXPECT_TRUE(engine_->set_retention(kAcct, "s", 48, true, nullptr).ok());
+  EXPECT_EQ(engine_->set_retention(kAcct, "s", 24, true, nullptr).error().code,
+            Errc::kInvalidArgument);
+  EXPECT_EQ(engine_->set_retention(kAcct, "s", 72, false, nullptr).error().code,
+            Errc::kInvalidArgument);
+  EXPECT_EQ(engine_->set_retention(kAcct, "s", 23, false, nullptr).error().code,
+            Errc::kInvalidArgument);
+  EXPECT_EQ(engine_->set_retention(kAcct, "s", 8761, true, nullptr).error().code,
+            Errc::kInvalidArgument);
+  EXPECT_TRUE(engine_->set_retention(kAcct, "s", 24, false, nullptr).ok());
+  clock_.advance_s(24 * 3600 + 1);
+  recs =
+      engine_->get_records(iterator("s", "shardId-000000000000", IteratorType::kTrimHorizon), 100)
+          .value();
+  EXPECT_TRUE(recs.records.empty());
+}
+
+TEST_F(EngineTest, RecoveryRestoresStreamsTagsAndRecords) {
+  create("s", 2);
+  ASSERT_TRUE(engine_->add_tags(kAcct, "s", {{"team", "a"}}, nullptr).ok());
+  std::vector<PutOutput> puts;
+  for (int i = 0; i < 20; ++i) puts.push_back(put("s", "key" + std::to_string(i), "d"));
+  reopen();
+  auto info = engine_->describe(kAcct, "s").value();
+  EXPECT_EQ(info.shards.size(), 2u);
+  EXPECT_EQ(info.tags.at("team"), "a");
+  size_t total = 0;
+  for (const auto& sh : info.shards) {
+    total += engine_->get_records(iterator("s", sh.id, IteratorType::kTrimHorizon), 100)
+                 .value()
+                 .records.size();
+  }
+  EXPECT_EQ(total, 20u);
+  ASSERT_TRUE(engine_->delete_stream(kAcct, "s", false, nullptr).ok());
+  reopen();
+  EXPECT_EQ(engine_->describe(kAcct, "s").error().code, Errc::kResourceNotFound);
+  create("s", 1);  // a new incarnation sees none of the old records
+  EXPECT_TRUE(
+      engine_->get_records(iterator("s", "shardId-000000000000", IteratorType::kTrimHorizon), 100)
+          .value()
+          .records.empty());
+}
+
+TEST_F(EngineTest, SplitAndMergeKeepLineageAndOrder) {
+  create("s", 1);
+  put("s", "k", "before");
+  ASSERT_TRUE(engine_
+                  ->split_shard(kAcct, "s", "shardId-000000000000",
+                                "170141183460469231731687303715884105728", nullptr)
+                  .ok());
+  auto info = engine_->describe(kAcct, "s").value();
+  ASSERT_EQ(info.shards.size(), 3u);
+  EXPECT_FALSE(info.shards[0].open());
+  EXPECT_EQ(info.shards[1].parent, 0u);
+  EXPECT_EQ(info.shards[2].parent, 0u);
+  EXPECT_EQ(info.shards[1].end + 1, info.shards[2].start);
+  auto after = put("s", "k", "after");
+  EXPECT_NE(after.shard_id, "shardId-000000000000");
+  // The parent ends with its records, then ChildShards and no next iterator.
+  auto parent =
+      engine_->get_records(iterator("s", "shardId-000000000000", IteratorType::kTrimHorizon), 100)
+          .value();
+  ASSERT_EQ(parent.records.size(), 1u);
+  EXPECT_FALSE(parent.next_iterator);
+  ASSERT_EQ(parent.child_shards.size(), 2u);
+  EXPECT_GT(after.sequence_number, parent.records[0].sequence_number);
+  EXPECT_EQ(engine_->split_shard(kAcct, "s", "shardId-000000000000", "5", nullptr).error().code,
+            Errc::kResourceInUse);
+  EXPECT_EQ(engine_->split_shard(kAcct, "s", "shardId-000000000001", "0", nullptr).error().code,
+            Errc::kInvalidArgument);
+  ASSERT_TRUE(
+      engine_->merge_shards(kAcct, "s", "shardId-000000000001", "shardId-000000000002", nullptr)
+          .ok());
+  info = engine_->describe(kAcct, "s").value();
+  ASSERT_EQ(info.shards.size(), 4u);
+  EXPECT_EQ(info.shards[3].parent, 1u);
+  EXPECT_EQ(info.shards[3].adjacent_parent, 2u);
+  EXPECT_EQ(info.shards[3].start, 0u);
+  EXPECT_EQ(info.shards[3].end, kMaxHashKey);
+  reopen();
+  EXPECT_EQ(engine_->describe(kAcct, "s").value().shards.size(), 4u);
+}
+
+TEST_F(EngineTest, UpdateShardCountRulesAndUpdatingStatus) {
+  engine_ = std::make_unique<Engine>(store_, clock_, EngineOptions{.reshard_delay_ms = 1000});
+  ASSERT_TRUE(engine_->recover().ok());
+  create("s", 2);
+  EXPECT_EQ(engine_->update_shard_count(kAcct, "s", 5, nullptr).error().code, Errc::kLimitExceeded);
+  ASSERT_TRUE(engine_->update_shard_count(kAcct, "s", 3, nullptr).ok());
+  EXPECT_EQ(engine_->describe(kAcct, "s").value().status, "UPDATING");
+  EXPECT_EQ(engine_->update_shard_count(kAcct, "s", 2, nullptr).error().code, Errc::kResourceInUse);
+  clock_.advance_ms(1000);
+  auto info = engine_->describe(kAcct, "s").value();
+  EXPECT_EQ(info.status, "ACTIVE");
+  EXPECT_EQ(info.open_shards(), 3u);
+  EXPECT_EQ(engine_->update_shard_count(kAcct, "s", 1, nullptr).error().code, Errc::kLimitExceeded);
+}
+
+TEST_F(EngineTest, ConsumersAndDeleteEnforcement) {
+  create("s", 1);
+  auto c = engine_->register_consumer(kAcct, "s", "app", nullptr);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(engine_->register_consumer(kAcct, "s", "app", nullptr).error().code,
+            Errc::kResourceInUse);
+  EXPECT_EQ(engine_->delete_stream(kAcct, "s", false, nullptr).error().code, Errc::kResourceInUse);
+  EXPECT_TRUE(engine_->delete_stream(kAcct, "s", true, nullptr).ok());
+}
+
+TEST_F(EngineTest, ThroughputLimitsWhenEnabled) {
+  EngineOptions options;
+  options.enforce_throughput = true;
+  options.shard_write_records_per_s = 3;
+  engine_ = std::make_unique<Engine>(store_, clock_, options);
+  ASSERT_TRUE(engine_->recover().ok());
+  create("s", 1);
+  clock_.set_ms((clock_.now_ms() / 1000 + 1) * 1000);  // start of a second
+  for (int i = 0; i < 3; ++i) put("s", "k", "x");
+  auto over = engine_->put_record(kAcct, "s", {"k", "x", std::nullopt}, nullptr);
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.error().code, Errc::kThroughputExceeded);
+  clock_.advance_ms(1000);
+  auto batch = engine_->put_records(
+      kAcct, "s", std::vector<PutInput>(5, PutInput{"k", "x", std::nullopt}), nullptr);
+  ASSERT_TRUE(batch.ok());
+  EXPECT_TRUE(batch.value()[2].error_code.empty());
+  EXPECT_EQ(batch.value()[3].error_code, "ProvisionedThroughputExceededException");
+  auto it = iterator("s", "shardId-000000000000", IteratorType::kTrimHorizon);
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(engine_->get_records(it, 10).ok());
+  EXPECT_EQ(engine_->get_records(it, 10).error().code, Errc::kThroughputExceeded);
+  clock_.advance_ms(1000);
+  auto all = engine_->get_records(it, 100);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all.value().records.size(), 6u);
+}
+
+TEST_F(EngineTest, OldRecordDataIsReadBackFromTheStoreBeyondTheCache) {
+  EngineOptions options;
+  options.record_cache_bytes = 10;
+  engine_ = std::make_unique<Engine>(store_, clock_, options);
+  ASSERT_TRUE(engine_->recover().ok());
+  create("s", 1);
+  for (int i = 0; i < 20; ++i) put("s", "k", "0123456789-" + std::to_string(i));
+  auto recs =
+      engine_->get_records(iterator("s", "shardId-000000000000", IteratorType::kTrimHorizon), 100)
+          .value();
+  ASSERT_EQ(recs.records.size(), 20u);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(recs.records[i].data, "0123456789-" + std::to_string(i));
+  ASSERT_TRUE(engine_->delete_stream(kAcct, "s", false, nullptr).ok());
+  create("s", 1);
+  put("s", "k", "x");
+  reopen();
+  EXPECT_EQ(
+      engine_->get_records(iterator("s", "shardId-000000000000", IteratorType::kTrimHorizon), 100)
+          .value()
+          .records.at(0)
+          .data,
+      "x");
+}
+
+}  // namespace
+}  // namespace ferry::kinesis
