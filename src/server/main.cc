@@ -14,6 +14,8 @@
 #include "kinesis/api/kinesis_service.h"
 #include "kinesis/engine/engine.h"
 #include "server/config.h"
+#include "sns/api/sns_service.h"
+#include "sns/engine/engine.h"
 #include "sqs/api/sqs_service.h"
 #include "sqs/engine/engine.h"
 #include "storage/rocksdb/rocksdb_store.h"
@@ -88,7 +90,15 @@ int main(int argc, char** argv) {
   router.add("sqs", sqs_service);
   sqs_service.start_background(io.get_executor());  // resumes message move tasks
   boost::json::array services{"sqs"};
-  // services: sns
+  sns::EngineOptions sns_options;
+  sns_options.region = config.region;
+  sns_options.base_url = "http://localhost:" + std::to_string(config.port);
+  sns::Engine sns_engine(*store, base::SystemClock::instance(), engine, sns_options);
+  sns_engine.recover();
+  sns::SnsService sns_service(sns_engine);
+  router.add("sns", sns_service);
+  sns_service.start_background(io.get_executor());  // resumes http/https deliveries
+  services.push_back("sns");
   kinesis::EngineOptions kinesis_options;
   kinesis_options.region = config.region;
   kinesis::Engine kinesis_engine(*store, base::SystemClock::instance(), kinesis_options);
@@ -116,6 +126,11 @@ int main(int argc, char** argv) {
       co_return http::make_response(req, bhttp::status::ok, "application/json",
                                     boost::json::serialize(body));
     }
+    // The certificate SNS messages are signed with, as their SigningCertURL names it.
+    if (req.method() == bhttp::verb::get && req.target() == sns_options.signing_cert_path) {
+      co_return http::make_response(req, bhttp::status::ok, "application/x-pem-file",
+                                    sns_engine.signing_certificate_pem());
+    }
     co_return co_await router.route(req);
   };
 
@@ -139,7 +154,7 @@ int main(int argc, char** argv) {
     spdlog::info("signal {}: finishing requests in flight", signal);
     server.stop();
     sqs_service.stop_long_polls();
-    // shutdown: sns
+    sns_service.stop_deliveries();
     // shutdown: kinesis
   });
 

@@ -1,0 +1,162 @@
+#include "sns/api/delivery.h"
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/url/parse.hpp>
+
+#include "base/clock.h"
+#include "base/log.h"
+
+namespace ferry::sns {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using asio::awaitable;
+
+namespace {
+
+constexpr auto kRequestTimeout = std::chrono::seconds(15);
+constexpr size_t kMaxTakenAtOnce = 64;
+
+}  // namespace
+
+struct HttpDeliverer::State {
+  Engine& engine;
+  asio::strand<asio::any_io_executor> strand;
+  asio::steady_timer timer;
+  std::atomic<bool> stopping{false};
+  bool wake_pending = false;  // on the strand
+  asio::ssl::context tls{asio::ssl::context::tls_client};
+
+  State(Engine& e, asio::any_io_executor ex)
+      : engine(e), strand(asio::make_strand(ex)), timer(strand) {
+    tls.set_default_verify_paths();
+    // Test and on-premises endpoints often use private certificates: not verified (README).
+    tls.set_verify_mode(asio::ssl::verify_none);
+  }
+
+  static void wake(const std::shared_ptr<State>& s) {
+    asio::post(s->strand, [s] {
+      s->wake_pending = true;
+      s->timer.cancel();
+    });
+  }
+};
+
+namespace {
+
+// Posts one delivery; returns an empty string on a 2xx answer, else the reason it failed.
+template <class Stream>
+awaitable<std::string> exchange(Stream& stream, const Delivery& d, const std::string& host,
+                                const std::string& target) {
+  bhttp::request<bhttp::string_body> req{bhttp::verb::post, target.empty() ? "/" : target, 11};
+  req.set(bhttp::field::host, host);
+  req.set(bhttp::field::user_agent, "Amazon Simple Notification Service Agent");
+  req.set(bhttp::field::content_type, "text/plain; charset=UTF-8");
+  req.set("x-amz-sns-message-type", d.message_type);
+  req.set("x-amz-sns-message-id", d.message_id);
+  req.set("x-amz-sns-topic-arn", d.topic_arn);
+  if (d.message_type == "Notification") {
+    req.set("x-amz-sns-subscription-arn", d.subscription_arn);
+  }
+  if (d.raw) req.set("x-amz-sns-rawdelivery", "true");
+  req.body() = d.body;
+  req.prepare_payload();
+  co_await bhttp::async_write(stream, req, asio::use_awaitable);
+  beast::flat_buffer buffer;
+  bhttp::response_parser<bhttp::string_body> parser;
+  parser.body_limit(64 * 1024);
+  co_await bhttp::async_read(stream, buffer, parser, asio::use_awaitable);
+  unsigned status = parser.get().result_int();
+  if (status >= 200 && status < 300) co_return std::string();
+  co_return "HTTP " + std::to_string(status);
+}
+
+awaitable<std::string> post(std::shared_ptr<HttpDeliverer::State> state, const Delivery& d) {
+  auto url = boost::urls::parse_uri(d.endpoint);
+  if (!url) co_return "invalid endpoint URL";
+  bool tls = url->scheme() == "https";
+  std::string host = url->host();
+  std::string port = url->has_port() ? std::string(url->port()) : (tls ? "443" : "80");
+  std::string target = std::string(url->encoded_target());
+  std::string host_header = url->has_port() ? host + ":" + port : host;
+  auto ex = co_await asio::this_coro::executor;
+  try {
+    asio::ip::tcp::resolver resolver(ex);
+    auto endpoints = co_await resolver.async_resolve(host, port, asio::use_awaitable);
+    beast::tcp_stream tcp(ex);
+    tcp.expires_after(kRequestTimeout);
+    co_await tcp.async_connect(endpoints, asio::use_awaitable);
+    if (!tls) co_return co_await exchange(tcp, d, host_header, target);
+    beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp), state->tls);
+    SSL_set_tlsext_host_name(stream.native_handle(), host.c_str());
+    co_await stream.async_handshake(asio::ssl::stream_base::client, asio::use_awaitable);
+    co_return co_await exchange(stream, d, host_header, target);
+  } catch (const boost::system::system_error& e) {  // I/O errors end here, off the request path
+    co_return e.code().message();
+  }
+}
+
+awaitable<void> deliver(std::shared_ptr<HttpDeliverer::State> state, Delivery d) {
+  std::string failure = co_await post(state, d);
+  if (failure.empty()) {
+    state->engine.delivery_succeeded(d.id);
+  } else {
+    spdlog::debug("sns delivery {} to {} failed (attempt {}): {}", d.message_id, d.endpoint,
+                  d.attempts + 1, failure);
+    state->engine.delivery_failed(d.id, failure);
+  }
+  HttpDeliverer::State::wake(state);
+}
+
+awaitable<void> drive(std::shared_ptr<HttpDeliverer::State> state) {
+  while (!state->stopping) {
+    state->wake_pending = false;
+    auto due = state->engine.take_due_deliveries(kMaxTakenAtOnce);
+    for (auto& d : due) {
+      asio::co_spawn(state->strand.get_inner_executor(), deliver(state, std::move(d)),
+                     asio::detached);
+    }
+    if (due.size() == kMaxTakenAtOnce) continue;
+    auto next = state->engine.next_delivery_ms();
+    int64_t wait_ms = 3'600'000;
+    if (next) {
+      wait_ms = std::max<int64_t>(0, *next - base::SystemClock::instance().now_ms());
+    }
+    if (wait_ms == 0 || state->wake_pending) continue;
+    state->timer.expires_after(std::chrono::milliseconds(wait_ms));
+    boost::system::error_code ec;
+    co_await state->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
+}  // namespace
+
+HttpDeliverer::HttpDeliverer(Engine& engine) : engine_(engine) {}
+
+HttpDeliverer::~HttpDeliverer() {
+  engine_.set_delivery_listener(nullptr);
+  stop();
+}
+
+void HttpDeliverer::start(asio::any_io_executor executor) {
+  if (state_) return;
+  state_ = std::make_shared<State>(engine_, executor);
+  std::weak_ptr<State> weak = state_;
+  engine_.set_delivery_listener([weak] {
+    if (auto s = weak.lock()) State::wake(s);
+  });
+  asio::co_spawn(state_->strand, drive(state_), asio::detached);
+}
+
+void HttpDeliverer::stop() {
+  if (!state_) return;
+  state_->stopping = true;
+  State::wake(state_);
+}
+
+}  // namespace ferry::sns

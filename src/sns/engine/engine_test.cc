@@ -1,0 +1,487 @@
+#include "sns/engine/engine.h"
+
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <boost/json.hpp>
+
+#include "base/clock.h"
+#include "base/crypto.h"
+#include "storage/memory_store.h"
+
+namespace ferry::sns {
+namespace {
+
+constexpr char kAccount[] = "123456789012";
+const std::string kTopicArn = "arn:aws:sns:us-east-1:123456789012:t";
+
+class SnsEngineTest : public ::testing::Test {
+ protected:
+  SnsEngineTest() : sqs_(store_, clock_) { restart(); }
+
+  void restart() {
+    engine_.reset();
+    EngineOptions options;
+    options.retry_jitter = 0;  // exact retry times
+    engine_ = std::make_unique<Engine>(store_, clock_, sqs_, options);
+    engine_->recover();
+  }
+  Engine& engine() { return *engine_; }
+
+  std::string create_topic(const std::string& name = "t", const AttributeMap& attrs = {},
+                           const TagMap& tags = {}) {
+    bool done = false;
+    auto r = engine().create_topic(kAccount, name, attrs, tags, [&](bool ok) { done = ok; });
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+    EXPECT_TRUE(done);
+    return r.ok() ? *r : "";
+  }
+  std::string queue(const std::string& name) {
+    bool done = false;
+    sqs::AttributeMap attrs;
+    if (name.size() > 5 && name.substr(name.size() - 5) == ".fifo") attrs["FifoQueue"] = "true";
+    auto r = sqs_.create_queue({kAccount, name}, attrs, {}, [&](bool ok) { done = ok; });
+    EXPECT_TRUE(r.ok());
+    return "arn:aws:sqs:us-east-1:123456789012:" + name;
+  }
+  std::string subscribe(const std::string& topic, const std::string& queue_arn,
+                        const AttributeMap& attrs = {}) {
+    bool done = false;
+    auto r = engine().subscribe(kAccount, topic, "sqs", queue_arn, attrs, false,
+                                [&](bool ok) { done = ok; });
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+    EXPECT_TRUE(done);
+    return r.ok() ? *r : "";
+  }
+  Result<PublishResult> publish(PublishRequest req) {
+    bool done = false;
+    auto r = engine().publish(std::move(req), [&](bool ok) { done = ok; });
+    if (r.ok()) {
+      EXPECT_TRUE(done);
+    }
+    return r;
+  }
+  std::vector<sqs::ReceivedMessage> receive(const std::string& name) {
+    sqs::ReceiveRequest req;
+    req.max_messages = 10;
+    req.message_attribute_names = {"All"};
+    auto r = sqs_.receive_messages({kAccount, name}, req);
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? *r : std::vector<sqs::ReceivedMessage>{};
+  }
+
+  base::FakeClock clock_;
+  storage::MemoryStore store_;
+  sqs::Engine sqs_;
+  std::unique_ptr<Engine> engine_;
+};
+
+TEST_F(SnsEngineTest, CreateTopicIsIdempotentAndValidates) {
+  EXPECT_EQ(create_topic(), kTopicArn);
+  EXPECT_EQ(create_topic(), kTopicArn);
+  auto noop = [](bool) {};
+  auto diff = engine().create_topic(kAccount, "t", {{"DisplayName", "x"}}, {}, noop);
+  ASSERT_FALSE(diff.ok());
+  EXPECT_EQ(diff.error().message,
+            "Invalid parameter: Attributes Reason: Topic already exists with different attributes");
+  auto bad = engine().create_topic(kAccount, "a b", {}, {}, noop);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message, "Invalid parameter: Topic Name");
+  auto fifo_name = engine().create_topic(kAccount, "f", {{"FifoTopic", "true"}}, {}, noop);
+  ASSERT_FALSE(fifo_name.ok());
+  EXPECT_EQ(fifo_name.error().code, Errc::kInvalidParameter);
+  auto unknown = engine().create_topic(kAccount, "u", {{"Foo", "1"}}, {}, noop);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().message, "Invalid parameter: AttributeName");
+  auto cbd =
+      engine().create_topic(kAccount, "u", {{"ContentBasedDeduplication", "true"}}, {}, noop);
+  ASSERT_FALSE(cbd.ok());
+}
+
+TEST_F(SnsEngineTest, TopicAttributesCountSubscriptions) {
+  create_topic();
+  subscribe(kTopicArn, queue("q"));
+  bool done = false;
+  auto pending = engine().subscribe(kAccount, kTopicArn, "http", "http://example.com/", {}, false,
+                                    [&](bool ok) { done = ok; });
+  ASSERT_TRUE(pending.ok());
+  EXPECT_EQ(*pending, "pending confirmation");
+  auto attrs = engine().get_topic_attributes(kTopicArn);
+  ASSERT_TRUE(attrs.ok());
+  EXPECT_EQ(attrs->at("SubscriptionsConfirmed"), "1");
+  EXPECT_EQ(attrs->at("SubscriptionsPending"), "1");
+  EXPECT_EQ(attrs->at("Owner"), kAccount);
+  EXPECT_NE(attrs->at("Policy").find("__default_policy_ID"), std::string::npos);
+  auto missing = engine().get_topic_attributes(kTopicArn + "x");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, Errc::kNotFound);
+  EXPECT_EQ(missing.error().message, "Topic does not exist");
+}
+
+TEST_F(SnsEngineTest, EnvelopedAndRawDeliveryWithFilters) {
+  create_topic();
+  subscribe(kTopicArn, queue("all"));
+  subscribe(kTopicArn, queue("raw"), {{"RawMessageDelivery", "true"}});
+  subscribe(kTopicArn, queue("red"), {{"FilterPolicy", R"({"color":["red"]})"}});
+  subscribe(kTopicArn, queue("body"),
+            {{"FilterPolicy", R"({"size":[{"numeric":[">",10]}]})"},
+             {"FilterPolicyScope", "MessageBody"}});
+  PublishRequest req;
+  req.topic_arn = kTopicArn;
+  req.message = R"({"size":20})";
+  req.subject = "hello";
+  req.message_attributes["color"] = {"String", "blue", ""};
+  auto r = publish(req);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+
+  auto all = receive("all");
+  ASSERT_EQ(all.size(), 1u);
+  auto env = boost::json::parse(all[0].body).as_object();
+  EXPECT_EQ(env.at("Type").as_string(), "Notification");
+  EXPECT_EQ(env.at("MessageId").as_string(), r->message_id);
+  EXPECT_EQ(env.at("TopicArn").as_string(), kTopicArn);
+  EXPECT_EQ(env.at("Subject").as_string(), "hello");
+  EXPECT_EQ(env.at("Message").as_string(), req.message);
+  EXPECT_EQ(env.at("Timestamp").as_string(), "2023-11-14T22:13:20.000Z");
+  EXPECT_EQ(env.at("MessageAttributes").at("color").at("Value").as_string(), "blue");
+
+  auto raw = receive("raw");
+  ASSERT_EQ(raw.size(), 1u);
+  EXPECT_EQ(raw[0].body, req.message);
+  EXPECT_EQ(raw[0].message_attributes.at("color").string_value, "blue");
+  EXPECT_TRUE(receive("red").empty());
+  EXPECT_EQ(receive("body").size(), 1u);
+
+  req.message_attributes["color"] = {"String", "red", ""};
+  req.message = R"({"size":5})";
+  ASSERT_TRUE(publish(req).ok());
+  EXPECT_EQ(receive("red").size(), 1u);
+  EXPECT_TRUE(receive("body").empty());
+}
+
+TEST_F(SnsEngineTest, MessageStructureJson) {
+  create_topic();
+  subscribe(kTopicArn, queue("q"), {{"RawMessageDelivery", "true"}});
+  PublishRequest req;
+  req.topic_arn = kTopicArn;
+  req.message_structure = "json";
+  req.message = R"({"default":"d","sqs":"s"})";
+  ASSERT_TRUE(publish(req).ok());
+  auto got = receive("q");
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].body, "s");
+  req.message = R"({"sqs":"s"})";
+  auto r = publish(req);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message,
+            "Invalid parameter: Message Structure - No default entry in JSON message body");
+  req.message = "not json";
+  r = publish(req);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message,
+            "Invalid parameter: Message Structure - JSON message body failed to parse");
+}
+
+TEST_F(SnsEngineTest, FifoTopicDeduplicatesAndOrders) {
+  std::string arn = create_topic("t.fifo", {{"FifoTopic", "true"}});
+  subscribe(arn, queue("q.fifo"), {{"RawMessageDelivery", "true"}});
+  auto noop = [](bool) {};
+  auto standard_queue = engine().subscribe(kAccount, arn, "sqs", queue("std"), {}, false, noop);
+  ASSERT_FALSE(standard_queue.ok());
+
+  PublishRequest req;
+  req.topic_arn = arn;
+  req.message = "m";
+  auto r = publish(req);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message,
+            "Invalid parameter: The MessageGroupId parameter is required for FIFO topics");
+  req.message_group_id = "g";
+  r = publish(req);
+  ASSERT_FALSE(r.ok());
+  std::vector<std::string> seqs;
+  for (int i = 0; i < 5; ++i) {
+    req.message = "m" + std::to_string(i);
+    req.deduplication_id = "d" + std::to_string(i);
+    auto ok = publish(req);
+    ASSERT_TRUE(ok.ok());
+    seqs.push_back(ok->sequence_number);
+  }
+  EXPECT_TRUE(std::is_sorted(seqs.begin(), seqs.end()));
+  req.deduplication_id = "d0";
+  auto dup = publish(req);
+  ASSERT_TRUE(dup.ok());
+  EXPECT_EQ(dup->sequence_number, seqs[0]);
+  auto got = receive("q.fifo");
+  ASSERT_EQ(got.size(), 5u);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(got[i].body, "m" + std::to_string(i));
+  clock_.advance_s(301);
+  req.deduplication_id = "d0";
+  auto fresh = publish(req);
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_NE(fresh->message_id, dup->message_id);
+}
+
+TEST_F(SnsEngineTest, StandardTopicRejectsDedupIdAndValidatesAttributes) {
+  create_topic();
+  PublishRequest req;
+  req.topic_arn = kTopicArn;
+  req.message = "m";
+  req.deduplication_id = "x";
+  auto r = publish(req);
+  ASSERT_FALSE(r.ok());
+  req.deduplication_id.clear();
+  req.message_attributes["n"] = {"Number", "abc", ""};
+  r = publish(req);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::kParameterValueInvalid);
+  req.message_attributes["n"] = {"Foo", "1", ""};
+  EXPECT_FALSE(publish(req).ok());
+  req.message_attributes.clear();
+  req.message.clear();
+  r = publish(req);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, "Invalid parameter: Empty message");
+  req.message = "m";
+  req.topic_arn = kTopicArn + "nope";
+  r = publish(req);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::kNotFound);
+}
+
+TEST_F(SnsEngineTest, SubscriptionsSurviveRestartWithFilters) {
+  create_topic("t", {{"DisplayName", "D"}}, {{"k", "v"}});
+  std::string sub = subscribe(kTopicArn, queue("red"), {{"FilterPolicy", R"({"c":["red"]})"}});
+  restart();
+  auto attrs = engine().get_subscription_attributes(sub);
+  ASSERT_TRUE(attrs.ok());
+  EXPECT_EQ(attrs->at("FilterPolicyScope"), "MessageAttributes");
+  EXPECT_EQ(attrs->at("PendingConfirmation"), "false");
+  EXPECT_EQ(engine().list_tags(kTopicArn)->at("k"), "v");
+  EXPECT_EQ(engine().get_topic_attributes(kTopicArn)->at("DisplayName"), "D");
+  PublishRequest req;
+  req.topic_arn = kTopicArn;
+  req.message = "m";
+  req.message_attributes["c"] = {"String", "blue", ""};
+  ASSERT_TRUE(publish(req).ok());
+  EXPECT_TRUE(receive("red").empty());
+  req.message_attributes["c"] = {"String", "red", ""};
+  ASSERT_TRUE(publish(req).ok());
+  EXPECT_EQ(receive("red").size(), 1u);
+}
+
+TEST_F(SnsEngineTest, SetSubscriptionAttributesValidatesFilterPolicy) {
+  create_topic();
+  std::string sub = subscribe(kTopicArn, queue("q"));
+  auto noop = [](bool) {};
+  auto bad = engine().set_subscription_attributes(sub, "FilterPolicy", "{\"a\":1}", noop);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message.rfind("Invalid parameter: FilterPolicy: ", 0), 0u)
+      << bad.error().message;
+  auto raw = engine().set_subscription_attributes(sub, "RawMessageDelivery", "maybe", noop);
+  ASSERT_FALSE(raw.ok());
+  auto name = engine().set_subscription_attributes(sub, "Nope", "1", noop);
+  ASSERT_FALSE(name.ok());
+  EXPECT_EQ(name.error().message, "Invalid parameter: AttributeName");
+  bool done = false;
+  ASSERT_TRUE(engine()
+                  .set_subscription_attributes(sub, "FilterPolicy", R"({"a":["x"]})",
+                                               [&](bool ok) { done = ok; })
+                  .ok());
+  EXPECT_TRUE(done);
+  auto missing = engine().get_subscription_attributes(kTopicArn + ":nope");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, Errc::kNotFound);
+}
+
+TEST_F(SnsEngineTest, ListsPageAndDeleteTopicRemovesSubscriptions) {
+  for (int i = 0; i < 105; ++i) create_topic("t" + std::to_string(i));
+  auto page = engine().list_topics(kAccount, "");
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->items.size(), 100u);
+  ASSERT_FALSE(page->next_token.empty());
+  auto rest = engine().list_topics(kAccount, page->next_token);
+  EXPECT_EQ(rest->items.size(), 5u);
+  EXPECT_TRUE(rest->next_token.empty());
+  EXPECT_TRUE(engine().list_topics("999999999999", "")->items.empty());
+
+  std::string arn = "arn:aws:sns:us-east-1:123456789012:t0";
+  subscribe(arn, queue("q"));
+  EXPECT_EQ(engine().list_subscriptions(kAccount, "")->items.size(), 1u);
+  bool done = false;
+  ASSERT_TRUE(engine().delete_topic(arn, [&](bool ok) { done = ok; }).ok());
+  EXPECT_TRUE(done);
+  EXPECT_TRUE(engine().list_subscriptions(kAccount, "")->items.empty());
+  restart();
+  EXPECT_TRUE(engine().list_subscriptions(kAccount, "")->items.empty());
+  EXPECT_EQ(engine().list_topics(kAccount, "")->items.size(), 100u);
+}
+
+// Verifies an SNS message's Signature with the engine's certificate, building the string to
+// sign from the message as AWS documents it.
+bool verify(const std::string& cert_pem, const boost::json::object& m) {
+  std::vector<std::string> keys =
+      m.at("Type").as_string() == "Notification"
+          ? std::vector<std::string>{"Message",   "MessageId", "Subject",
+                                     "Timestamp", "TopicArn",  "Type"}
+          : std::vector<std::string>{"Message", "MessageId", "SubscribeURL", "Timestamp",
+                                     "Token",   "TopicArn",  "Type"};
+  std::string text;
+  for (const auto& k : keys) {
+    if (!m.contains(k)) continue;
+    text += k + "\n" + std::string(m.at(k).as_string()) + "\n";
+  }
+  auto sig = base::base64_decode(m.at("Signature").as_string());
+  if (!sig) return false;
+  BIO* bio = BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size()));
+  X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (cert == nullptr) return false;
+  EVP_PKEY* key = X509_get_pubkey(cert);
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  const EVP_MD* md = m.at("SignatureVersion").as_string() == "2" ? EVP_sha256() : EVP_sha1();
+  bool ok = EVP_DigestVerifyInit(ctx, nullptr, md, nullptr, key) == 1 &&
+            EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(sig->data()), sig->size(),
+                             reinterpret_cast<const unsigned char*>(text.data()), text.size()) == 1;
+  EVP_MD_CTX_free(ctx);
+  EVP_PKEY_free(key);
+  X509_free(cert);
+  return ok;
+}
+
+TEST_F(SnsEngineTest, EnvelopeSignaturesVerifyWithBothVersions) {
+  create_topic();
+  subscribe(kTopicArn, queue("q"));
+  for (std::string version : {"1", "2"}) {
+    bool done = false;
+    ASSERT_TRUE(engine()
+                    .set_topic_attributes(kTopicArn, "SignatureVersion", version,
+                                          [&](bool ok) { done = ok; })
+                    .ok());
+    PublishRequest req;
+    req.topic_arn = kTopicArn;
+    req.message = "signed " + version;
+    req.subject = "s";
+    ASSERT_TRUE(publish(req).ok());
+    auto got = receive("q");
+    ASSERT_EQ(got.size(), 1u);
+    auto env = boost::json::parse(got[0].body).as_object();
+    EXPECT_EQ(env.at("SignatureVersion").as_string(), version);
+    EXPECT_TRUE(verify(engine().signing_certificate_pem(), env));
+    env["Message"] = "tampered";
+    EXPECT_FALSE(verify(engine().signing_certificate_pem(), env));
+  }
+  // The key survives a restart: old signatures still verify with the served certificate.
+  std::string cert = engine().signing_certificate_pem();
+  restart();
+  EXPECT_EQ(engine().signing_certificate_pem(), cert);
+}
+
+TEST_F(SnsEngineTest, HttpSubscriptionConfirmsThenDeliversWithRetriesAndDeadLetter) {
+  create_topic();
+  std::string dlq = queue("dlq");
+  bool done = false;
+  int wakes = 0;
+  engine().set_delivery_listener([&] { ++wakes; });
+  auto arn = engine().subscribe(
+      kAccount, kTopicArn, "http", "http://127.0.0.1:1/hook",
+      {{"DeliveryPolicy",
+        R"({"healthyRetryPolicy":{"numRetries":3,"minDelayTarget":1,"maxDelayTarget":4,)"
+        R"("backoffFunction":"linear"}})"},
+       {"RedrivePolicy", R"({"deadLetterTargetArn":")" + dlq + R"("})"}},
+      true, [&](bool ok) { done = ok; });
+  ASSERT_TRUE(arn.ok()) << arn.error().message;
+  EXPECT_TRUE(done);
+  EXPECT_EQ(wakes, 1);
+  auto due = engine().take_due_deliveries(10);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].message_type, "SubscriptionConfirmation");
+  auto conf = boost::json::parse(due[0].body).as_object();
+  EXPECT_TRUE(verify(engine().signing_certificate_pem(), conf));
+  std::string token(conf.at("Token").as_string());
+  EXPECT_NE(std::string(conf.at("SubscribeURL").as_string()).find(token), std::string::npos);
+  engine().delivery_succeeded(due[0].id);
+
+  // Nothing is delivered to a pending subscription.
+  PublishRequest req;
+  req.topic_arn = kTopicArn;
+  req.message = "before";
+  ASSERT_TRUE(publish(req).ok());
+  EXPECT_TRUE(engine().take_due_deliveries(10).empty());
+  auto bad = engine().confirm_subscription(kTopicArn, "nope", [](bool) {});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message, "Invalid parameter: Token");
+  auto confirmed = engine().confirm_subscription(kTopicArn, token, [](bool) {});
+  ASSERT_TRUE(confirmed.ok());
+  EXPECT_EQ(*confirmed, *arn);
+  EXPECT_EQ(engine().get_subscription_attributes(*arn)->at("PendingConfirmation"), "false");
+
+  req.message = "hello";
+  auto published = publish(req);
+  ASSERT_TRUE(published.ok());
+  due = engine().take_due_deliveries(10);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].message_type, "Notification");
+  EXPECT_EQ(due[0].message_id, published->message_id);
+  EXPECT_EQ(boost::json::parse(due[0].body).at("Message").as_string(), "hello");
+  // In flight: not handed out twice.
+  EXPECT_TRUE(engine().take_due_deliveries(10).empty());
+
+  // Retries after 1 s, 2.5 s and 4 s (linear from minDelayTarget to maxDelayTarget).
+  const int64_t expected_delays[] = {1000, 2500, 4000};
+  uint64_t id = due[0].id;
+  for (int64_t delay : expected_delays) {
+    engine().delivery_failed(id, "HTTP 500");
+    auto next = engine().next_delivery_ms();
+    ASSERT_TRUE(next.has_value());
+    EXPECT_EQ(*next - clock_.now_ms(), delay);
+    clock_.advance_ms(delay - 1);
+    EXPECT_TRUE(engine().take_due_deliveries(10).empty());
+    clock_.advance_ms(1);
+    due = engine().take_due_deliveries(10);
+    ASSERT_EQ(due.size(), 1u);
+    id = due[0].id;
+  }
+  // The last attempt fails: the message goes to the dead-letter queue.
+  engine().delivery_failed(id, "HTTP 500");
+  EXPECT_FALSE(engine().next_delivery_ms().has_value());
+  auto dead = receive("dlq");
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(boost::json::parse(dead[0].body).at("MessageId").as_string(), published->message_id);
+  EXPECT_EQ(engine().delivery_stats().dead_lettered, 1u);
+}
+
+TEST_F(SnsEngineTest, PendingHttpDeliveriesSurviveRestart) {
+  create_topic();
+  auto arn = engine().subscribe(kAccount, kTopicArn, "https", "https://example.com/x", {}, true,
+                                [](bool) {});
+  ASSERT_TRUE(arn.ok());
+  auto conf = engine().take_due_deliveries(10);
+  ASSERT_EQ(conf.size(), 1u);
+  std::string token(boost::json::parse(conf[0].body).at("Token").as_string());
+  engine().delivery_succeeded(conf[0].id);
+  ASSERT_TRUE(engine().confirm_subscription(kTopicArn, token, [](bool) {}).ok());
+  PublishRequest req;
+  req.topic_arn = kTopicArn;
+  req.message = "survives";
+  ASSERT_TRUE(publish(req).ok());
+  auto taken = engine().take_due_deliveries(10);
+  ASSERT_EQ(taken.size(), 1u);
+  engine().delivery_failed(taken[0].id, "connection refused");  // default policy: 20 s later
+  restart();
+  EXPECT_TRUE(engine().take_due_deliveries(10).empty());
+  clock_.advance_s(20);
+  auto again = engine().take_due_deliveries(10);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].attempts, 1);
+  EXPECT_EQ(boost::json::parse(again[0].body).at("Message").as_string(), "survives");
+  engine().delivery_succeeded(again[0].id);
+  restart();
+  clock_.advance_s(3600);
+  EXPECT_TRUE(engine().take_due_deliveries(10).empty());
+}
+
+}  // namespace
+}  // namespace ferry::sns

@@ -1,0 +1,30 @@
+#pragma once
+#include <string>
+
+#include "base/result.h"
+
+namespace ferry::sns {
+
+// Engine-level failures. api/ maps each to SNS's Query error code and HTTP status.
+enum class Errc {
+  kNotFound,               // topic or subscription (NotFound, 404)
+  kResourceNotFound,       // tagging a resource that is not there (ResourceNotFound, 404)
+  kInvalidParameter,       // InvalidParameter, with AWS's "Invalid parameter: ..." message
+  kParameterValueInvalid,  // InvalidParameterValueException (message attributes)
+  kTagLimitExceeded,
+  kInternal,  // storage failure
+};
+
+struct Error {
+  Errc code;
+  std::string message;
+};
+
+template <class T>
+using Result = base::Result<T, Error>;
+
+inline base::Unexpected<Error> error(Errc code, std::string message) {
+  return {Error{code, std::move(message)}};
+}
+
+}  // namespace ferry::sns
