@@ -1,6 +1,7 @@
 #pragma once
 // Result<T, E>: a value or an error, for the request path where exceptions are not used.
 #include <cassert>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -55,5 +56,23 @@ class [[nodiscard]] Result {
 
 // Result of an operation that produces no value.
 struct Ok {};
+
+// A subsystem's error: a value of its own error enum, and the message that goes on the wire.
+// Each subsystem declares `using Error = base::CodedError<Errc>` and `Result<T>` over it.
+// Declared in a namespace of its own so that argument-dependent lookup on an Error does not pull
+// in base::fail over a subsystem's own fail() overloads.
+namespace coded {
+template <class Code>
+struct CodedError {
+  Code code;
+  std::string message;
+};
+}  // namespace coded
+using coded::CodedError;
+
+template <class Code>
+Unexpected<CodedError<Code>> error(Code code, std::string message) {
+  return {CodedError<Code>{code, std::move(message)}};
+}
 
 }  // namespace ferry::base

@@ -15,16 +15,9 @@ enum class Errc {
   kInternal,  // storage failure
 };
 
-struct Error {
-  Errc code;
-  std::string message;
-};
-
+using Error = base::CodedError<Errc>;
 template <class T>
 using Result = base::Result<T, Error>;
-
-inline base::Unexpected<Error> error(Errc code, std::string message) {
-  return {Error{code, std::move(message)}};
-}
+using base::error;
 
 }  // namespace ferry::sns
