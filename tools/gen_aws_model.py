@@ -251,6 +251,11 @@ def generate(args):
     sns["metadata"]["ferrySources"] = {"botocore": package_version(data, 1)}
     outputs["sns"] = sns
 
+    kinesis = trim_model(load(find_model(data, "kinesis", "2013-12-02")))
+    complete_errors(kinesis)
+    kinesis["metadata"]["ferrySources"] = {"botocore": package_version(data, 1)}
+    outputs["kinesis"] = kinesis
+
     return {name: json.dumps(model, indent=1, ensure_ascii=True) + "\n"
             for name, model in outputs.items()}
 
