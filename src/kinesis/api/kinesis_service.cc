@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "aws/await.h"
+#include "aws/json_input.h"
 #include "aws/model.h"
 #include "base/crypto.h"
 
@@ -20,6 +21,13 @@ using aws::AwsError;
 using aws::AwsRequest;
 
 namespace {
+
+using aws::get_int;
+using aws::get_string;
+using aws::get_string_list;
+using aws::get_string_map;
+using aws::has;
+using aws::member;
 
 constexpr size_t kMaxRecordBytes = 1024 * 1024;
 constexpr size_t kMaxPutRecordsBytes = 5 * 1024 * 1024;
@@ -67,24 +75,6 @@ base::Unexpected<AwsError> validation(const std::string& value, const std::strin
                                                 "' failed to satisfy constraint: " + constraint)};
 }
 
-const json::value* member(const json::object& o, std::string_view key) {
-  auto it = o.find(key);
-  if (it == o.end() || it->value().is_null()) return nullptr;
-  return &it->value();
-}
-std::string get_string(const json::object& o, std::string_view key) {
-  const json::value* v = member(o, key);
-  return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-bool has(const json::object& o, std::string_view key) { return member(o, key) != nullptr; }
-std::optional<int64_t> get_int(const json::object& o, std::string_view key) {
-  const json::value* v = member(o, key);
-  if (v == nullptr) return std::nullopt;
-  if (v->is_int64()) return v->as_int64();
-  if (v->is_uint64()) return static_cast<int64_t>(std::min<uint64_t>(v->as_uint64(), INT64_MAX));
-  if (v->is_double()) return static_cast<int64_t>(v->as_double());
-  return std::nullopt;
-}
 // Timestamps arrive as epoch seconds (JSON number, possibly fractional).
 std::optional<int64_t> get_time_ms(const json::object& o, std::string_view key) {
   const json::value* v = member(o, key);
@@ -93,25 +83,6 @@ std::optional<int64_t> get_time_ms(const json::object& o, std::string_view key) 
   if (auto i = get_int(o, key)) return *i * 1000;
   return std::nullopt;
 }
-std::vector<std::string> get_string_list(const json::object& o, std::string_view key) {
-  std::vector<std::string> out;
-  if (const json::value* v = member(o, key); v != nullptr && v->is_array()) {
-    for (const auto& e : v->as_array()) {
-      if (e.is_string()) out.emplace_back(e.as_string());
-    }
-  }
-  return out;
-}
-std::map<std::string, std::string> get_string_map(const json::object& o, std::string_view key) {
-  std::map<std::string, std::string> out;
-  if (const json::value* v = member(o, key); v != nullptr && v->is_object()) {
-    for (const auto& [k, e] : v->as_object()) {
-      if (e.is_string()) out[std::string(k)] = std::string(e.as_string());
-    }
-  }
-  return out;
-}
-
 double seconds(int64_t ms) { return static_cast<double>(ms) / 1000.0; }
 
 template <class T, class Call>

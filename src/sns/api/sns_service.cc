@@ -5,6 +5,7 @@
 #include <set>
 
 #include "aws/await.h"
+#include "aws/json_input.h"
 #include "aws/model.h"
 #include "base/crypto.h"
 
@@ -18,6 +19,11 @@ using aws::AwsError;
 using aws::AwsRequest;
 
 namespace {
+
+using aws::get_string;
+using aws::get_string_list;
+using aws::get_string_map;
+using aws::member;
 
 constexpr size_t kMaxBatchEntries = 10;
 constexpr size_t kMaxBatchBytes = 256 * 1024;
@@ -48,30 +54,9 @@ AwsError to_aws(const Error& e) {
 base::Unexpected<AwsError> fail(const Error& e) { return {to_aws(e)}; }
 base::Unexpected<AwsError> fail(AwsError e) { return {std::move(e)}; }
 
-const json::value* member(const json::object& o, std::string_view key) {
-  auto it = o.find(key);
-  if (it == o.end() || it->value().is_null()) return nullptr;
-  return &it->value();
-}
-
-std::string get_string(const json::object& o, std::string_view key) {
-  const json::value* v = member(o, key);
-  return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
 bool get_bool(const json::object& o, std::string_view key) {
   const json::value* v = member(o, key);
   return v != nullptr && v->is_bool() && v->as_bool();
-}
-
-std::map<std::string, std::string> get_string_map(const json::object& o, std::string_view key) {
-  std::map<std::string, std::string> out;
-  if (const json::value* v = member(o, key); v != nullptr && v->is_object()) {
-    for (const auto& [k, e] : v->as_object()) {
-      if (e.is_string()) out[std::string(k)] = std::string(e.as_string());
-    }
-  }
-  return out;
 }
 
 TagMap get_tags(const json::object& o, std::string_view key) {
@@ -80,16 +65,6 @@ TagMap get_tags(const json::object& o, std::string_view key) {
     for (const auto& e : v->as_array()) {
       if (!e.is_object()) continue;
       out[get_string(e.as_object(), "Key")] = get_string(e.as_object(), "Value");
-    }
-  }
-  return out;
-}
-
-std::vector<std::string> get_string_list(const json::object& o, std::string_view key) {
-  std::vector<std::string> out;
-  if (const json::value* v = member(o, key); v != nullptr && v->is_array()) {
-    for (const auto& e : v->as_array()) {
-      if (e.is_string()) out.emplace_back(e.as_string());
     }
   }
   return out;

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "aws/await.h"
+#include "aws/json_input.h"
 #include "aws/model.h"
 #include "aws/protocol_error.h"
 #include "base/crypto.h"
@@ -20,6 +21,13 @@ using aws::AwsError;
 using aws::AwsRequest;
 
 namespace {
+
+using aws::get_int;
+using aws::get_string;
+using aws::get_string_list;
+using aws::get_string_map;
+using aws::has;
+using aws::member;
 
 constexpr size_t kMaxBatchEntries = 10;
 constexpr size_t kMaxBatchBytes = 1024 * 1024;
@@ -87,53 +95,11 @@ base::Unexpected<AwsError> fail(AwsError e) { return {std::move(e)}; }
 
 // --- reading the JSON-shaped input (types were checked against the model by the router) ---
 
-const json::value* member(const json::object& o, std::string_view key) {
-  auto it = o.find(key);
-  if (it == o.end() || it->value().is_null()) return nullptr;
-  return &it->value();
-}
-
-std::string get_string(const json::object& o, std::string_view key) {
-  const json::value* v = member(o, key);
-  return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
-bool has(const json::object& o, std::string_view key) { return member(o, key) != nullptr; }
-
-std::optional<int64_t> get_int(const json::object& o, std::string_view key) {
-  const json::value* v = member(o, key);
-  if (v == nullptr) return std::nullopt;
-  if (v->is_int64()) return v->as_int64();
-  if (v->is_uint64()) return static_cast<int64_t>(std::min<uint64_t>(v->as_uint64(), INT64_MAX));
-  if (v->is_double()) return static_cast<int64_t>(v->as_double());
-  return std::nullopt;
-}
-
 // Clamps to int so out-of-range values stay out of range for the engine's checks.
 std::optional<int> get_int32(const json::object& o, std::string_view key) {
   auto v = get_int(o, key);
   if (!v) return std::nullopt;
   return static_cast<int>(std::clamp<int64_t>(*v, INT32_MIN, INT32_MAX));
-}
-
-std::vector<std::string> get_string_list(const json::object& o, std::string_view key) {
-  std::vector<std::string> out;
-  if (const json::value* v = member(o, key); v != nullptr && v->is_array()) {
-    for (const auto& e : v->as_array()) {
-      if (e.is_string()) out.emplace_back(e.as_string());
-    }
-  }
-  return out;
-}
-
-std::map<std::string, std::string> get_string_map(const json::object& o, std::string_view key) {
-  std::map<std::string, std::string> out;
-  if (const json::value* v = member(o, key); v != nullptr && v->is_object()) {
-    for (const auto& [k, e] : v->as_object()) {
-      if (e.is_string()) out[std::string(k)] = std::string(e.as_string());
-    }
-  }
-  return out;
 }
 
 base::Result<MessageAttributes, AwsError> get_message_attributes(const json::object& o,
