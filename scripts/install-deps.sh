@@ -8,7 +8,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   librocksdb-dev libjemalloc-dev libssl-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev librabbitmq-dev
-  clang libclang-rt-14-dev
+  clang clang-format libclang-rt-14-dev
   awscli curl
 )
 

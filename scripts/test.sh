@@ -5,6 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --with-node
+
+echo "== format"
+scripts/check-format.sh
+
 scripts/build.sh release
 
 echo "== unit tests"

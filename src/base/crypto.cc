@@ -1,7 +1,7 @@
 #include "base/crypto.h"
 
-#include <openssl/evp.h>
 #include <openssl/core_names.h>
+#include <openssl/evp.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
@@ -70,8 +70,7 @@ std::array<uint8_t, 32> hmac_sha256(std::string_view key, std::string_view data)
     char digest_name[] = "SHA256";
     OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest_name, 0),
                            OSSL_PARAM_construct_end()};
-    EVP_MAC_init(hmac.ctx, reinterpret_cast<const unsigned char*>(key.data()), key.size(),
-                 params);
+    EVP_MAC_init(hmac.ctx, reinterpret_cast<const unsigned char*>(key.data()), key.size(), params);
     hmac.key = std::string(key);
     hmac.keyed = true;
   } else {

@@ -18,8 +18,12 @@ class MemoryStore final : public Store {
       }
       for (auto& op : batch.ops) {
         switch (op.kind) {
-          case WriteBatch::Op::Kind::kPut: data_[op.key] = std::move(op.value); break;
-          case WriteBatch::Op::Kind::kDelete: data_.erase(op.key); break;
+          case WriteBatch::Op::Kind::kPut:
+            data_[op.key] = std::move(op.value);
+            break;
+          case WriteBatch::Op::Kind::kDelete:
+            data_.erase(op.key);
+            break;
           case WriteBatch::Op::Kind::kDeleteRange:
             data_.erase(data_.lower_bound(op.key), data_.lower_bound(op.value));
             break;

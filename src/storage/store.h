@@ -56,8 +56,9 @@ class Store {
   virtual std::optional<std::string> get(std::string_view key) = 0;
 
   // Calls fn for each key with the prefix, in key order, until fn returns false.
-  virtual void scan(std::string_view prefix,
-                    const std::function<bool(std::string_view key, std::string_view value)>& fn) = 0;
+  virtual void scan(
+      std::string_view prefix,
+      const std::function<bool(std::string_view key, std::string_view value)>& fn) = 0;
 
   // Short description for /health, e.g. "rocksdb:/var/lib/ferry".
   virtual std::string describe() const = 0;
