@@ -179,6 +179,15 @@ struct PreparedSend {
   std::string dedup_key;  // FIFO: the deduplication scope key
 };
 
+// A send to one queue between validation (outside the queue's lock) and indexing (under it).
+struct SendPlan {
+  std::shared_ptr<Queue> q;
+  SendLimits limits;
+  std::vector<Result<SendResult>> results;  // per request, in request order
+  std::vector<std::optional<PreparedSend>> prepared;
+  size_t accepted = 0;
+};
+
 }  // namespace
 
 struct Engine::Impl {
@@ -216,6 +225,11 @@ struct Engine::Impl {
   // Expires, promotes and compacts q's messages; appends store deletes for expired ones.
   void maintain(Queue& q, int64_t now, WriteBatch& batch);
   void write_lazy(WriteBatch& batch);
+  // Validates and encodes `requests` for queue `id` (taking its lock briefly for its limits).
+  Result<SendPlan> plan_send(const QueueId& id, std::vector<SendRequest>& requests, int64_t now);
+  // Call with plan.q->mu held. Indexes the accepted messages and adds their writes to `batch`;
+  // returns whether one became visible now (watchers to wake).
+  Result<bool> apply_send(SendPlan& plan, int64_t now, WriteBatch& batch);
   Result<PreparedSend> prepare(const SendLimits& limits, SendRequest& req, int64_t now,
                                SendResult* result);
   void move_messages(const std::shared_ptr<Queue>& source, const std::shared_ptr<Queue>& target,
@@ -1122,90 +1136,163 @@ Result<SendResult> Engine::send_message(const QueueId& id, SendRequest request,
   return std::move(results->front());
 }
 
+Result<SendPlan> Engine::Impl::plan_send(const QueueId& id, std::vector<SendRequest>& requests,
+                                         int64_t now) {
+  Impl& d = *this;
+  SendPlan plan;
+  plan.q = d.find(id);
+  if (!plan.q) return queue_does_not_exist();
+  {
+    std::lock_guard lock(plan.q->mu);
+    if (plan.q->deleted) return queue_does_not_exist();
+    const QueueConfig& c = plan.q->config;
+    plan.limits = {c.delay_seconds, c.maximum_message_size, c.fifo, c.content_based_deduplication,
+                   c.dedup_per_group};
+  }
+  plan.results.reserve(requests.size());
+  plan.prepared.reserve(requests.size());
+  for (SendRequest& req : requests) {
+    SendResult result;
+    auto p = d.prepare(plan.limits, req, now, &result);
+    if (p) {
+      plan.results.emplace_back(std::move(result));
+      plan.prepared.emplace_back(std::move(*p));
+      ++plan.accepted;
+    } else {
+      plan.results.emplace_back(base::fail(p.error()));
+      plan.prepared.emplace_back(std::nullopt);
+    }
+  }
+  return plan;
+}
+
+Result<bool> Engine::Impl::apply_send(SendPlan& plan, int64_t now, WriteBatch& batch) {
+  Impl& d = *this;
+  Queue* q = plan.q.get();
+  if (q->deleted) return queue_does_not_exist();
+  d.maintain(*q, now, batch);
+  // The queue may have been recreated since limits were read: a FIFO send needs FIFO state.
+  if (q->config.fifo != plan.limits.fifo) return queue_does_not_exist();
+  const bool fifo = plan.limits.fifo;
+  uint64_t seq = d.allocate_seqs(plan.accepted);
+  bool visible_now = false;
+  for (size_t i = 0; i < plan.prepared.size(); ++i) {
+    auto& p = plan.prepared[i];
+    if (!p) continue;
+    auto& result = plan.results[i];
+    if (fifo) {
+      // A duplicate within the window is accepted but not enqueued: it answers with the
+      // message that was (the SDK checks the MD5 of the body it sent).
+      if (auto it = q->dedup.find(p->dedup_key);
+          it != q->dedup.end() && now < it->second.sent_ms + kDedupWindowMs) {
+        result->message_id = it->second.message_id;
+        result->sequence_number = codec::sequence_number(it->second.seq);
+        continue;
+      }
+    }
+    MessageMeta m;
+    m.seq = seq++;
+    m.sent_ms = p->sent_ms;
+    m.visible_at_ms = p->visible_at_ms;
+    m.status = p->visible_at_ms > now ? MessageStatus::kDelayed : MessageStatus::kVisible;
+    visible_now |= m.status == MessageStatus::kVisible;
+    if (d.try_cache(p->payload.size())) m.payload = std::make_unique<std::string>(p->payload);
+    batch.put(codec::payload_key(q->incarnation, m.seq), std::move(p->payload));
+    if (fifo) {
+      result->sequence_number = codec::sequence_number(m.seq);
+      q->dedup[p->dedup_key] = {now, m.seq, result->message_id};
+      q->dedup_order.emplace_back(now, p->dedup_key);
+      // Synced with the message: after a crash the window still rejects its duplicates.
+      batch.put(codec::dedup_key(q->incarnation, p->dedup_key),
+                codec::encode_dedup({now, m.seq, result->message_id}));
+    }
+    q->messages.add(std::move(m), p->group);
+  }
+  return visible_now;
+}
+
 Result<std::vector<Result<SendResult>>> Engine::send_messages(const QueueId& id,
                                                               std::vector<SendRequest> requests,
                                                               storage::WriteCallback done) {
   Impl& d = *impl_;
-  auto q = d.find(id);
-  if (!q) return queue_does_not_exist();
-  SendLimits limits;
-  {
-    std::lock_guard lock(q->mu);
-    if (q->deleted) return queue_does_not_exist();
-    limits = {q->config.delay_seconds, q->config.maximum_message_size, q->config.fifo,
-              q->config.content_based_deduplication, q->config.dedup_per_group};
-  }
-  // Validation, hashing and encoding happen outside the queue's lock.
   const int64_t now = d.clock.now_ms();
-  std::vector<Result<SendResult>> results;
-  std::vector<std::optional<PreparedSend>> prepared;
-  results.reserve(requests.size());
-  prepared.reserve(requests.size());
-  size_t accepted = 0;
-  for (SendRequest& req : requests) {
-    SendResult result;
-    auto p = d.prepare(limits, req, now, &result);
-    if (p) {
-      results.emplace_back(std::move(result));
-      prepared.emplace_back(std::move(*p));
-      ++accepted;
-    } else {
-      results.emplace_back(base::fail(p.error()));
-      prepared.emplace_back(std::nullopt);
-    }
-  }
-  if (accepted == 0) return results;
+  auto plan = d.plan_send(id, requests, now);
+  if (!plan) return base::fail(plan.error());
+  if (plan->accepted == 0) return std::move(plan->results);
 
   DeferredDone deferred(std::move(done));
   std::vector<std::function<void()>> wakes;
   {
-    std::lock_guard lock(q->mu);
-    if (q->deleted) return queue_does_not_exist();
+    std::lock_guard lock(plan->q->mu);
     WriteBatch batch;
-    d.maintain(*q, now, batch);
-    // The queue may have been recreated since limits were read: a FIFO send needs FIFO state.
-    if (q->config.fifo != limits.fifo) return queue_does_not_exist();
-    uint64_t seq = d.allocate_seqs(accepted);
-    bool visible_now = false;
-    for (size_t i = 0; i < prepared.size(); ++i) {
-      auto& p = prepared[i];
-      if (!p) continue;
-      if (limits.fifo) {
-        // A duplicate within the window is accepted but not enqueued: it answers with the
-        // message that was (the SDK checks the MD5 of the body it sent).
-        if (auto it = q->dedup.find(p->dedup_key);
-            it != q->dedup.end() && now < it->second.sent_ms + kDedupWindowMs) {
-          results[i]->message_id = it->second.message_id;
-          results[i]->sequence_number = codec::sequence_number(it->second.seq);
-          continue;
-        }
-      }
-      MessageMeta m;
-      m.seq = seq++;
-      m.sent_ms = p->sent_ms;
-      m.visible_at_ms = p->visible_at_ms;
-      m.status = p->visible_at_ms > now ? MessageStatus::kDelayed : MessageStatus::kVisible;
-      visible_now |= m.status == MessageStatus::kVisible;
-      if (d.try_cache(p->payload.size())) m.payload = std::make_unique<std::string>(p->payload);
-      batch.put(codec::payload_key(q->incarnation, m.seq), std::move(p->payload));
-      if (limits.fifo) {
-        results[i]->sequence_number = codec::sequence_number(m.seq);
-        q->dedup[p->dedup_key] = {now, m.seq, results[i]->message_id};
-        q->dedup_order.emplace_back(now, p->dedup_key);
-        // Synced with the message: after a crash the window still rejects its duplicates.
-        batch.put(codec::dedup_key(q->incarnation, p->dedup_key),
-                  codec::encode_dedup({now, m.seq, results[i]->message_id}));
-      }
-      q->messages.add(std::move(m), p->group);
-    }
+    auto visible = d.apply_send(*plan, now, batch);
+    if (!visible) return base::fail(visible.error());
     // Even a batch of duplicates only (nothing to write) answers after a sync, so that the
     // originals it reports are durable.
     d.store.write(std::move(batch), Durability::kSync, deferred.callback());
-    if (visible_now) wakes = take_watchers(*q);
+    if (*visible) wakes = take_watchers(*plan->q);
   }
   deferred.release();
   fire(wakes);
-  return results;
+  return std::move(plan->results);
+}
+
+std::vector<Result<std::vector<Result<SendResult>>>> Engine::send_to_queues(
+    std::vector<QueueSend> sends, WriteBatch also, storage::WriteCallback done) {
+  Impl& d = *impl_;
+  const int64_t now = d.clock.now_ms();
+  std::vector<Result<std::vector<Result<SendResult>>>> out;
+  std::vector<std::optional<SendPlan>> plans;
+  out.reserve(sends.size());
+  plans.reserve(sends.size());
+  for (auto& send : sends) {
+    auto plan = d.plan_send(send.queue, send.requests, now);
+    if (plan) {
+      plans.emplace_back(std::move(*plan));
+      out.emplace_back(std::vector<Result<SendResult>>{});
+    } else {
+      plans.emplace_back(std::nullopt);
+      out.emplace_back(base::fail(plan.error()));
+    }
+  }
+  // Queue locks are taken in address order: no other path holds two queue locks at once, so
+  // this order cannot deadlock. One queue named twice is locked once.
+  std::vector<Queue*> queues;
+  for (auto& plan : plans) {
+    if (plan && plan->accepted > 0) queues.push_back(plan->q.get());
+  }
+  std::sort(queues.begin(), queues.end());
+  queues.erase(std::unique(queues.begin(), queues.end()), queues.end());
+
+  DeferredDone deferred(std::move(done));
+  std::vector<std::function<void()>> wakes;
+  {
+    std::vector<std::unique_lock<std::mutex>> locks;
+    locks.reserve(queues.size());
+    for (Queue* q : queues) locks.emplace_back(q->mu);
+    WriteBatch batch = std::move(also);
+    for (size_t i = 0; i < plans.size(); ++i) {
+      auto& plan = plans[i];
+      if (!plan) continue;
+      if (plan->accepted > 0) {
+        auto visible = d.apply_send(*plan, now, batch);
+        if (!visible) {
+          out[i] = base::fail(visible.error());
+          continue;
+        }
+        if (*visible) {
+          auto w = take_watchers(*plan->q);
+          wakes.insert(wakes.end(), std::make_move_iterator(w.begin()),
+                       std::make_move_iterator(w.end()));
+        }
+      }
+      out[i] = std::move(plan->results);
+    }
+    d.store.write(std::move(batch), Durability::kSync, deferred.callback());
+  }
+  deferred.release();
+  fire(wakes);
+  return out;
 }
 
 Result<std::vector<ReceivedMessage>> Engine::receive_messages(const QueueId& id,

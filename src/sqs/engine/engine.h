@@ -164,6 +164,16 @@ class Engine {
   Result<std::vector<Result<SendResult>>> send_messages(const QueueId& id,
                                                         std::vector<SendRequest> requests,
                                                         storage::WriteCallback done);
+  // Sends to several queues and writes `also` in one atomic store write (SNS fan-out: a
+  // publish and every delivery it makes are durable together or not at all). Results per
+  // send, in order: a queue that does not exist fails alone. `done` runs once, after the write.
+  struct QueueSend {
+    QueueId queue;
+    std::vector<SendRequest> requests;
+  };
+  std::vector<Result<std::vector<Result<SendResult>>>> send_to_queues(std::vector<QueueSend> sends,
+                                                                      storage::WriteBatch also,
+                                                                      storage::WriteCallback done);
   // Never waits: returns what is receivable now (possibly nothing).
   Result<std::vector<ReceivedMessage>> receive_messages(const QueueId& id,
                                                         const ReceiveRequest& request);

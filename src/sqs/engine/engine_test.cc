@@ -1036,3 +1036,65 @@ TEST_F(EngineTest, ConcurrentProducersAndConsumersLoseNothing) {
 
 }  // namespace
 }  // namespace ferry::sqs
+
+namespace ferry::sqs {
+namespace {
+
+TEST_F(EngineTest, SendToQueuesWritesEveryQueueAndTheExtraInOneBatch) {
+  create("a");
+  create("b");
+  create("f.fifo", {{"FifoQueue", "true"}, {"ContentBasedDeduplication", "true"}});
+  auto request = [](const std::string& body, const std::string& group = {}) {
+    SendRequest r;
+    r.body = body;
+    r.message_group_id = group;
+    return r;
+  };
+  std::vector<Engine::QueueSend> sends;
+  sends.push_back({id("a"), {}});
+  sends.back().requests.push_back(request("to a"));
+  sends.push_back({id("missing"), {}});
+  sends.back().requests.push_back(request("lost"));
+  sends.push_back({id("b"), {}});
+  sends.back().requests.push_back(request(std::string(1100 * 1024, 'x')));  // too large
+  sends.back().requests.push_back(request("to b"));
+  sends.push_back({id("f.fifo"), {}});
+  sends.back().requests.push_back(request("to f", "g"));
+  storage::WriteBatch also;
+  also.put("test/also", "with the messages");
+  int calls = 0;
+  bool ok = false;
+  auto results = engine().send_to_queues(std::move(sends), std::move(also), [&](bool r) {
+    ++calls;
+    ok = r;
+  });
+  EXPECT_EQ(calls, 1);
+  EXPECT_TRUE(ok);
+  ASSERT_EQ(results.size(), 4u);
+  ASSERT_TRUE(results[0].ok());
+  EXPECT_TRUE(results[0]->at(0).ok());
+  ASSERT_FALSE(results[1].ok());
+  EXPECT_EQ(results[1].error().code, Errc::kQueueDoesNotExist);
+  ASSERT_TRUE(results[2].ok());
+  EXPECT_FALSE(results[2]->at(0).ok());
+  EXPECT_TRUE(results[2]->at(1).ok());
+  ASSERT_TRUE(results[3].ok());
+  EXPECT_FALSE(results[3]->at(0)->sequence_number.empty());
+  EXPECT_EQ(store_.get("test/also").value_or(""), "with the messages");
+
+  auto body_of = [&](const std::string& q) {
+    auto got = receive(10, std::nullopt, q);
+    return got.size() == 1 ? got[0].body : std::to_string(got.size()) + " messages";
+  };
+  EXPECT_EQ(body_of("a"), "to a");
+  EXPECT_EQ(body_of("b"), "to b");
+  EXPECT_EQ(body_of("f.fifo"), "to f");
+  // Everything survives a restart: it was one synced write.
+  restart();
+  clock_.advance_ms(31'000);
+  EXPECT_EQ(body_of("a"), "to a");
+  EXPECT_EQ(body_of("f.fifo"), "to f");
+}
+
+}  // namespace
+}  // namespace ferry::sqs
