@@ -72,6 +72,49 @@ rocksdb::Options make_options(const RocksOptions& options) {
   return o;
 }
 
+constexpr const char* kRecordsFamily = "records";
+
+// Records: values in blob files (key-value separation), no blob garbage collection (trimming
+// is oldest-first by range delete, so whole blob files die together), bigger memtables.
+rocksdb::ColumnFamilyOptions records_options(const rocksdb::Options& base) {
+  rocksdb::ColumnFamilyOptions o(base);
+  o.enable_blob_files = true;
+  o.min_blob_size = 64;
+  o.blob_file_size = 256 << 20;
+  o.blob_compression_type = rocksdb::kNoCompression;
+  o.enable_blob_garbage_collection = false;
+  o.write_buffer_size = 64 << 20;
+  return o;
+}
+
+// Data directories written before the records family existed hold record keys in the default
+// family: moves them over once, in bounded batches.
+rocksdb::Status migrate_records(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* from,
+                                rocksdb::ColumnFamilyHandle* to,
+                                const std::vector<std::string>& prefixes) {
+  for (const auto& prefix : prefixes) {
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), from));
+    it->Seek(slice(prefix));
+    if (!it->Valid() || !has_prefix(view(it->key()), prefix)) continue;
+    spdlog::info("rocksdb: moving '{}' keys to the {} column family", prefix, kRecordsFamily);
+    rocksdb::WriteBatch batch;
+    for (; it->Valid() && has_prefix(view(it->key()), prefix); it->Next()) {
+      batch.Put(to, it->key(), it->value());
+      if (batch.GetDataSize() > (16 << 20)) {
+        if (auto s = db->Write(rocksdb::WriteOptions(), &batch); !s.ok()) return s;
+        batch.Clear();
+      }
+    }
+    if (!it->status().ok()) return it->status();
+    auto end = prefix_end(prefix);
+    if (end) batch.DeleteRange(from, slice(prefix), slice(*end));
+    rocksdb::WriteOptions sync;
+    sync.sync = true;
+    if (auto s = db->Write(sync, &batch); !s.ok()) return s;
+  }
+  return rocksdb::Status::OK();
+}
+
 }  // namespace
 
 std::unique_ptr<RocksStore> RocksStore::open(const RocksOptions& options, std::string* error) {
@@ -86,26 +129,41 @@ std::unique_ptr<RocksStore> RocksStore::open(const RocksOptions& options, std::s
   if (ec) return fail("cannot create directory: " + ec.message());
 
   rocksdb::Options db_options = make_options(options);
+  db_options.create_missing_column_families = true;
   rocksdb::DB* db = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(db_options, options.dir, &db);
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  auto open_db = [&] {
+    std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+        {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions(db_options)},
+        {kRecordsFamily, records_options(db_options)}};
+    return rocksdb::DB::Open(rocksdb::DBOptions(db_options), options.dir, families, &handles, &db);
+  };
+  rocksdb::Status s = open_db();
   if ((s.IsInvalidArgument() || s.IsNotSupported()) &&
       db_options.compression != rocksdb::kNoCompression) {
     // The codec is not linked into this librocksdb build: store blocks uncompressed.
     spdlog::warn("rocksdb: {}; opening '{}' without compression", s.ToString(), options.dir);
     db_options.compression = rocksdb::kNoCompression;
-    s = rocksdb::DB::Open(db_options, options.dir, &db);
+    s = open_db();
   }
   if (!s.ok()) {
     delete db;
     return fail(s.ToString());
   }
+  s = migrate_records(db, handles[0], handles[1], options.record_prefixes);
+  if (!s.ok()) {
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+    delete db;
+    return fail("moving records to their column family: " + s.ToString());
+  }
   spdlog::info("rocksdb: opened '{}' ({} sync)", options.dir,
                options.mode == SyncMode::kStrict ? "strict" : "relaxed");
-  return std::unique_ptr<RocksStore>(new RocksStore(options, db));
+  return std::unique_ptr<RocksStore>(new RocksStore(options, db, std::move(handles)));
 }
 
-RocksStore::RocksStore(RocksOptions options, rocksdb::DB* db)
-    : options_(std::move(options)), db_(db) {
+RocksStore::RocksStore(RocksOptions options, rocksdb::DB* db,
+                       std::vector<rocksdb::ColumnFamilyHandle*> handles)
+    : options_(std::move(options)), db_(db), default_cf_(handles[0]), records_cf_(handles[1]) {
   commit_thread_ = std::thread([this] { commit_loop(); });
   if (options_.mode == SyncMode::kRelaxed) {
     sync_thread_ = std::thread([this] { sync_loop(); });
@@ -184,13 +242,16 @@ bool RocksStore::apply(const std::vector<std::unique_ptr<Pending>>& group) {
       rocksdb::Status s;
       switch (op.kind) {
         case OpKind::kPut:
-          s = merged.Put(slice(op.key), slice(op.value));
+          s = merged.Put(family(op.key), slice(op.key), slice(op.value));
           break;
         case OpKind::kDelete:
-          s = merged.Delete(slice(op.key));
+          s = merged.Delete(family(op.key), slice(op.key));
           break;
         case OpKind::kDeleteRange:
-          if (!empty_range(op)) s = merged.DeleteRange(slice(op.key), slice(op.value));
+          // A range lies within one family: its begin names it.
+          if (!empty_range(op)) {
+            s = merged.DeleteRange(family(op.key), slice(op.key), slice(op.value));
+          }
           break;
       }
       if (!s.ok()) {
@@ -328,7 +389,7 @@ std::optional<std::string> RocksStore::get(std::string_view key) {
   // Not in the pipeline: whatever was written before this get() is in RocksDB by now, since the
   // commit thread retires overlay entries only after writing them.
   std::string value;
-  const rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), slice(key), &value);
+  const rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), family(key), slice(key), &value);
   if (s.ok()) return value;
   if (!s.IsNotFound()) spdlog::error("rocksdb: get failed: {}", s.ToString());
   return std::nullopt;
@@ -372,7 +433,7 @@ void RocksStore::scan(std::string_view prefix,
         ranges.emplace_back(*range.begin, *range.end);
       }
     }
-    it.reset(db_->NewIterator(read_options));
+    it.reset(db_->NewIterator(read_options, family(prefix)));
   }
 
   // The end of a queued delete_range hiding `key`, if any.
@@ -405,6 +466,15 @@ void RocksStore::scan(std::string_view prefix,
   if (!it->status().ok()) spdlog::error("rocksdb: scan failed: {}", it->status().ToString());
 }
 
+void RocksStore::flush_records_for_testing() { db_->Flush(rocksdb::FlushOptions(), records_cf_); }
+
+rocksdb::ColumnFamilyHandle* RocksStore::family(std::string_view key) const {
+  for (const auto& prefix : options_.record_prefixes) {
+    if (has_prefix(key, prefix)) return records_cf_;
+  }
+  return default_cf_;
+}
+
 // ---- close -----------------------------------------------------------------------------------
 
 void RocksStore::close() {
@@ -435,6 +505,10 @@ void RocksStore::close() {
     std::unique_lock lock(readers_mu_);
     readers_cv_.wait(lock, [&] { return readers_.load() == 0; });
   }
+  // Open() handed out both handles; each must be destroyed before the database closes.
+  db_->DestroyColumnFamilyHandle(records_cf_);
+  db_->DestroyColumnFamilyHandle(default_cf_);
+  records_cf_ = default_cf_ = nullptr;
   const rocksdb::Status s = db_->Close();
   if (!s.ok()) spdlog::error("rocksdb: close of '{}' failed: {}", options_.dir, s.ToString());
   db_.reset();

@@ -36,7 +36,8 @@
 
 namespace rocksdb {
 class DB;
-}
+class ColumnFamilyHandle;
+}  // namespace rocksdb
 
 namespace ferry::storage {
 
@@ -54,6 +55,11 @@ struct RocksOptions {
   SyncMode mode = SyncMode::kStrict;
   int relaxed_sync_interval_ms = 100;
   size_t block_cache_bytes = 64 << 20;
+  // Keys under these prefixes live in a second column family ("records") whose values go to
+  // RocksDB blob files: append-mostly data with a long life and trimmed oldest-first (Kinesis
+  // records). Compaction then moves only keys, never the values, and a trimmed range frees
+  // whole blob files without rewriting live data. A scan must not span both families.
+  std::vector<std::string> record_prefixes = {"kinesis/r/"};
 };
 
 class RocksStore final : public Store {
@@ -81,6 +87,8 @@ class RocksStore final : public Store {
   // Test hooks: while paused, the commit thread leaves queued batches in the queue (close()
   // still drains them). Lets tests observe writes that are queued but not yet applied.
   void pause_commits_for_testing();
+  // Flushes the records family's memtable (to its SST and blob files).
+  void flush_records_for_testing();
   void resume_commits_for_testing();
 
  private:
@@ -105,7 +113,10 @@ class RocksStore final : public Store {
     const std::string* end;
   };
 
-  RocksStore(RocksOptions options, rocksdb::DB* db);
+  RocksStore(RocksOptions options, rocksdb::DB* db,
+             std::vector<rocksdb::ColumnFamilyHandle*> handles);
+  // The column family a key (or a scan's prefix) belongs to.
+  rocksdb::ColumnFamilyHandle* family(std::string_view key) const;
 
   void commit_loop();
   void sync_loop();
@@ -121,6 +132,9 @@ class RocksStore final : public Store {
 
   const RocksOptions options_;
   std::unique_ptr<rocksdb::DB> db_;
+  // Both handles are destroyed before db_ closes.
+  rocksdb::ColumnFamilyHandle* default_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* records_cf_ = nullptr;
 
   // Guards the queue, the overlay, the ranges and the flags below.
   std::mutex mu_;
