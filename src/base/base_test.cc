@@ -29,6 +29,18 @@ TEST(Crypto, Base64RoundTripsAndRejectsGarbage) {
   EXPECT_FALSE(base64_decode("aGVsbG8").has_value());
   EXPECT_FALSE(base64_decode("aG!sbG8=").has_value());
   EXPECT_FALSE(base64_decode("a=Vs").has_value());
+  EXPECT_FALSE(base64_decode("aGV=bG8=").has_value());  // padding before the last quad
+  EXPECT_FALSE(base64_decode("aGVsbG=8").has_value());
+  EXPECT_FALSE(base64_decode("====").has_value());
+  EXPECT_FALSE(base64_decode("aGVs\x80G8=").has_value());
+  // Every length and every byte value round-trips through the encoder (OpenSSL's).
+  std::string data;
+  for (int i = 0; i < 600; ++i) {
+    data.push_back(static_cast<char>((i * 37 + 11) & 0xff));
+    auto decoded = base64_decode(base64_encode(data));
+    ASSERT_TRUE(decoded.has_value()) << i;
+    ASSERT_EQ(*decoded, data) << i;
+  }
 }
 
 TEST(Crypto, Uuid4HasVersionAndVariant) {
