@@ -53,9 +53,10 @@ http::Response encode_error(const http::Request& req, Protocol protocol, const S
     res.body() = cbor_encode(body);
   } else {
     res.set(bhttp::field::content_type, protocol == Protocol::kJson11 ? kJson11 : kJson10);
-    // awsQueryCompatible services (SQS) also carry the Query error code in a header, which
-    // the SDKs prefer over __type.
-    if (service != nullptr && service->model().aws_query_compatible() &&
+    // awsQueryCompatible services (SQS), and Query-native ones answering JSON, also carry the Query
+    // error code in a header, which the SDKs prefer over __type.
+    if (service != nullptr &&
+        (service->model().aws_query_compatible() || service->model().protocol() == "query") &&
         e.code != "UnknownOperationException") {
       res.set("x-amzn-query-error",
               e.wire_query_code() + (e.sender_fault ? ";Sender" : ";Receiver"));
@@ -107,9 +108,16 @@ void Router::add(std::string name, Service& service) {
   services_.push_back({std::move(name), &service});
 }
 
+void Router::add_json_target(std::string prefix, Service& service) {
+  json_targets_.push_back({std::move(prefix), &service});
+}
+
 Service* Router::by_target_prefix(std::string_view prefix) const {
   for (const auto& e : services_) {
     if (e.service->model().target_prefix() == prefix) return e.service;
+  }
+  for (const auto& e : json_targets_) {
+    if (e.name == prefix) return e.service;
   }
   return nullptr;
 }

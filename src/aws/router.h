@@ -21,6 +21,9 @@ class Router {
   explicit Router(const Authenticator& auth) : auth_(auth) {}
   // `name` is the SigV4 signing name ("sqs"); services are tried in registration order.
   void add(std::string name, Service& service);
+  // Also routes X-Amz-Target `<prefix>.<Action>` (AWS JSON 1.0) to a Query-native service, for
+  // SDKs that speak JSON to it; its errors then carry the Query code in x-amzn-query-error.
+  void add_json_target(std::string prefix, Service& service);
 
   boost::asio::awaitable<http::Response> route(http::Request& request);
 
@@ -35,6 +38,7 @@ class Router {
 
   const Authenticator& auth_;
   std::vector<Entry> services_;
+  std::vector<Entry> json_targets_;  // name: the X-Amz-Target prefix
 };
 
 }  // namespace ferry::aws

@@ -74,6 +74,45 @@ int load_config(int argc, char** argv, Config* config) {
       ->check(CLI::Range(0, 256))
       ->capture_default_str();
 
+  app.add_option("--public-url", config->public_url,
+                 "Base URL other machines reach this server at, for the URLs in SNS messages "
+                 "(default http://localhost:<port>)")
+      ->envname("FERRY_PUBLIC_URL");
+  app.add_option("--smtp-relay", config->smtp_relay,
+                 "SMTP relay (host:port) for SNS email and email-json subscriptions")
+      ->envname("FERRY_SMTP_RELAY")
+      ->check(
+          [](const std::string& v) -> std::string {
+            size_t colon = v.rfind(':');
+            bool ok = colon != std::string::npos && colon > 0 && colon + 1 < v.size() &&
+                      v.size() - colon - 1 <= 5 &&
+                      v.find_first_not_of("0123456789", colon + 1) == std::string::npos;
+            return ok ? std::string() : "expected host:port, not '" + v + "'";
+          },
+          "host:port");
+  app.add_option("--smtp-from", config->smtp_from, "Sender address of SNS email deliveries")
+      ->envname("FERRY_SMTP_FROM")
+      ->capture_default_str();
+  app.add_option("--sns-gateway-url", config->sns_gateway_url,
+                 "URL that SNS SMS and mobile push messages are POSTed to (JSON), besides the "
+                 "outbox at /_ferry/sns/outbox")
+      ->envname("FERRY_SNS_GATEWAY_URL");
+
+  app.add_option("--kinesis-create-delay-ms", config->kinesis_create_delay_ms,
+                 "How long a new Kinesis stream stays CREATING")
+      ->envname("FERRY_KINESIS_CREATE_DELAY_MS")
+      ->check(CLI::Range(0, 3'600'000))
+      ->capture_default_str();
+  app.add_option("--kinesis-update-delay-ms", config->kinesis_update_delay_ms,
+                 "How long a resharded Kinesis stream stays UPDATING")
+      ->envname("FERRY_KINESIS_UPDATE_DELAY_MS")
+      ->check(CLI::Range(0, 3'600'000))
+      ->capture_default_str();
+  app.add_option("--kinesis-throughput-limits", config->kinesis_throughput_limits,
+                 "Enforce AWS's per-shard Kinesis limits (1 MiB or 1,000 records/s in, 2 MiB and "
+                 "5 reads/s out): 'all', or comma-separated stream names")
+      ->envname("FERRY_KINESIS_THROUGHPUT_LIMITS");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -103,6 +142,34 @@ int load_config(int argc, char** argv, Config* config) {
   from_file("--log-level", "log_level", &config->log_level);
   from_file("--durability", "durability", &config->durability);
   from_file("--threads", "threads", &config->threads);
+  from_file("--public-url", "public_url", &config->public_url);
+  // [sns] smtp_relay, smtp_from, gateway_url
+  auto from_sns = [&](const char* option, const char* key, std::string* target) {
+    if (app.get_option(option)->count() > 0) return;
+    if (auto v = file["sns"][key].value<std::string>()) *target = *v;
+  };
+  from_sns("--smtp-relay", "smtp_relay", &config->smtp_relay);
+  from_sns("--smtp-from", "smtp_from", &config->smtp_from);
+  from_sns("--sns-gateway-url", "gateway_url", &config->sns_gateway_url);
+  // [kinesis] create_delay_ms, update_delay_ms, throughput_limits ("all" or a list of names)
+  auto from_kinesis = [&](const char* option, const char* key, auto* target) {
+    if (app.get_option(option)->count() > 0) return;
+    using T = std::remove_pointer_t<decltype(target)>;
+    if (auto v = file["kinesis"][key].value<T>()) *target = *v;
+  };
+  from_kinesis("--kinesis-create-delay-ms", "create_delay_ms", &config->kinesis_create_delay_ms);
+  from_kinesis("--kinesis-update-delay-ms", "update_delay_ms", &config->kinesis_update_delay_ms);
+  from_kinesis("--kinesis-throughput-limits", "throughput_limits",
+               &config->kinesis_throughput_limits);
+  if (const toml::array* names = file["kinesis"]["throughput_limits"].as_array();
+      names != nullptr && app.get_option("--kinesis-throughput-limits")->count() == 0) {
+    for (const auto& n : *names) {
+      if (auto v = n.value<std::string>()) {
+        if (!config->kinesis_throughput_limits.empty()) config->kinesis_throughput_limits += ",";
+        config->kinesis_throughput_limits += *v;
+      }
+    }
+  }
 
   if (const toml::array* queues = file["sqs"]["queues"].as_array()) {
     for (const auto& node : *queues) {

@@ -25,6 +25,18 @@ struct Config {
   int threads = 0;                    // 0: one per core
   std::string config_file;
   std::vector<QueueDeclaration> queues;
+  // How other machines reach this server (SNS's SigningCertURL, SubscribeURL, UnsubscribeURL);
+  // empty: http://localhost:<port>.
+  std::string public_url;
+  // SNS deliveries that leave the machine.
+  std::string smtp_relay;                                // host:port; empty: email fails, retried
+  std::string smtp_from = "no-reply@sns.amazonaws.com";  // AWS's sender address
+  std::string sns_gateway_url;  // where SMS and mobile push messages are POSTed, if set
+  // Kinesis: how long a new stream stays CREATING and a resharded one UPDATING, and which
+  // streams enforce AWS's per-shard throughput limits ("all", or comma-separated names).
+  int kinesis_create_delay_ms = 0;
+  int kinesis_update_delay_ms = 0;
+  std::string kinesis_throughput_limits;
 };
 
 // Parses argv, the environment and the config file. Returns an exit code to stop with (0 after

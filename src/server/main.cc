@@ -14,6 +14,7 @@
 #include "kinesis/api/kinesis_service.h"
 #include "kinesis/engine/engine.h"
 #include "server/config.h"
+#include "sns/api/admin.h"
 #include "sns/api/sns_service.h"
 #include "sns/engine/engine.h"
 #include "sqs/api/sqs_service.h"
@@ -92,11 +93,20 @@ int main(int argc, char** argv) {
   boost::json::array services{"sqs"};
   sns::EngineOptions sns_options;
   sns_options.region = config.region;
-  sns_options.base_url = "http://localhost:" + std::to_string(config.port);
+  sns_options.base_url = config.public_url.empty()
+                             ? "http://localhost:" + std::to_string(config.port)
+                             : config.public_url;
+  while (sns_options.base_url.ends_with('/')) sns_options.base_url.pop_back();
+  sns_options.gateway_url = config.sns_gateway_url;
   sns::Engine sns_engine(*store, base::SystemClock::instance(), engine, sns_options);
   sns_engine.recover();
-  sns::SnsService sns_service(sns_engine);
+  sns::SnsService sns_service(sns_engine,
+                              sns::DeliveryOptions{config.smtp_relay, config.smtp_from});
   router.add("sns", sns_service);
+  // SNS is Query-native; accept AWS JSON 1.0 under its Smithy service name and the versioned
+  // prefix that other emulators' users send.
+  router.add_json_target("AmazonSimpleNotificationService", sns_service);
+  router.add_json_target("SNS_20100331", sns_service);
   sns_service.start_background(io.get_executor());  // resumes http/https deliveries
   services.push_back("sns");
   kinesis::EngineOptions kinesis_options;
@@ -130,6 +140,15 @@ int main(int argc, char** argv) {
     if (req.method() == bhttp::verb::get && req.target() == sns_options.signing_cert_path) {
       co_return http::make_response(req, bhttp::status::ok, "application/x-pem-file",
                                     sns_engine.signing_certificate_pem());
+    }
+    // SNS's SMS and mobile push outbox and delivery counters (sns/api/admin.h).
+    if (req.target().starts_with("/_ferry/sns/")) {
+      auto answer = co_await sns::handle_admin(sns_engine, std::string_view(req.method_string()),
+                                               std::string_view(req.target()));
+      if (answer) {
+        co_return http::make_response(req, static_cast<bhttp::status>(answer->status),
+                                      "application/json", std::move(answer->body));
+      }
     }
     co_return co_await router.route(req);
   };

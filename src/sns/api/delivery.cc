@@ -9,6 +9,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "sns/api/smtp_client.h"
 
 namespace ferry::sns {
 
@@ -26,14 +27,22 @@ constexpr size_t kMaxTakenAtOnce = 64;
 
 struct HttpDeliverer::State {
   Engine& engine;
+  DeliveryOptions options;
+  SmtpOptions smtp;
+  bool smtp_ok = false;                          // the relay parsed
+  std::atomic<bool> smtp_missing_logged{false};  // "no relay" is logged once
   asio::strand<asio::any_io_executor> strand;
   asio::steady_timer timer;
   std::atomic<bool> stopping{false};
   bool wake_pending = false;  // on the strand
   asio::ssl::context tls{asio::ssl::context::tls_client};
 
-  State(Engine& e, asio::any_io_executor ex)
-      : engine(e), strand(asio::make_strand(ex)), timer(strand) {
+  State(Engine& e, DeliveryOptions o, asio::any_io_executor ex)
+      : engine(e), options(std::move(o)), strand(asio::make_strand(ex)), timer(strand) {
+    if (!options.smtp_relay.empty()) {
+      smtp_ok = parse_relay(options.smtp_relay, &smtp);
+      if (!smtp_ok) spdlog::error("sns: --smtp-relay '{}' is not host:port", options.smtp_relay);
+    }
     tls.set_default_verify_paths();
     // Test and on-premises endpoints often use private certificates: not verified (README).
     tls.set_verify_mode(asio::ssl::verify_none);
@@ -56,11 +65,12 @@ awaitable<std::string> exchange(Stream& stream, const Delivery& d, const std::st
   bhttp::request<bhttp::string_body> req{bhttp::verb::post, target.empty() ? "/" : target, 11};
   req.set(bhttp::field::host, host);
   req.set(bhttp::field::user_agent, "Amazon Simple Notification Service Agent");
-  req.set(bhttp::field::content_type, "text/plain; charset=UTF-8");
+  bool gateway = d.protocol == "sms" || d.protocol == "application";
+  req.set(bhttp::field::content_type, gateway ? "application/json" : "text/plain; charset=UTF-8");
   req.set("x-amz-sns-message-type", d.message_type);
   req.set("x-amz-sns-message-id", d.message_id);
   req.set("x-amz-sns-topic-arn", d.topic_arn);
-  if (d.message_type == "Notification") {
+  if (d.message_type == "Notification" && !d.subscription_arn.empty()) {
     req.set("x-amz-sns-subscription-arn", d.subscription_arn);
   }
   if (d.raw) req.set("x-amz-sns-rawdelivery", "true");
@@ -101,8 +111,34 @@ awaitable<std::string> post(std::shared_ptr<HttpDeliverer::State> state, const D
   }
 }
 
+awaitable<std::string> mail(std::shared_ptr<HttpDeliverer::State> state, const Delivery& d) {
+  if (!state->smtp_ok) {
+    std::string why = state->options.smtp_relay.empty()
+                          ? "no SMTP relay configured (--smtp-relay)"
+                          : "invalid SMTP relay '" + state->options.smtp_relay + "'";
+    if (!state->smtp_missing_logged.exchange(true)) {
+      spdlog::warn("sns: email deliveries fail and are retried: {}", why);
+    }
+    co_return why;
+  }
+  MailMessage m;
+  m.from = state->options.smtp_from;
+  m.from_name = d.sender_name;
+  m.to = d.endpoint;
+  m.subject = d.subject;
+  m.body = d.body;
+  m.message_id = d.message_id;
+  co_return co_await send_mail(state->smtp, std::move(m));
+}
+
 awaitable<void> deliver(std::shared_ptr<HttpDeliverer::State> state, Delivery d) {
-  std::string failure = co_await post(state, d);
+  bool email = d.protocol == "email" || d.protocol == "email-json";
+  std::string failure;
+  if (email) {
+    failure = co_await mail(state, d);
+  } else {
+    failure = co_await post(state, d);
+  }
   if (failure.empty()) {
     state->engine.delivery_succeeded(d.id);
   } else {
@@ -136,7 +172,8 @@ awaitable<void> drive(std::shared_ptr<HttpDeliverer::State> state) {
 
 }  // namespace
 
-HttpDeliverer::HttpDeliverer(Engine& engine) : engine_(engine) {}
+HttpDeliverer::HttpDeliverer(Engine& engine, DeliveryOptions options)
+    : engine_(engine), options_(std::move(options)) {}
 
 HttpDeliverer::~HttpDeliverer() {
   engine_.set_delivery_listener(nullptr);
@@ -145,7 +182,7 @@ HttpDeliverer::~HttpDeliverer() {
 
 void HttpDeliverer::start(asio::any_io_executor executor) {
   if (state_) return;
-  state_ = std::make_shared<State>(engine_, executor);
+  state_ = std::make_shared<State>(engine_, options_, executor);
   std::weak_ptr<State> weak = state_;
   engine_.set_delivery_listener([weak] {
     if (auto s = weak.lock()) State::wake(s);

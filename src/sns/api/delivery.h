@@ -1,7 +1,8 @@
 #pragma once
-// Delivers SNS messages to http and https endpoints: a driver coroutine takes due deliveries
-// from the engine and posts each from its own coroutine, so a slow or dead endpoint never delays
-// the others; results go back to the engine, which schedules retries.
+// Makes the engine's pending deliveries: http/https posts, email and email-json mails through the
+// configured SMTP relay, and sms/application posts to the configured gateway. A driver coroutine
+// takes due deliveries from the engine and makes each from its own coroutine, so a slow or dead
+// endpoint never delays the others; results go back to the engine, which schedules retries.
 //
 // Owned by SnsService. The driver runs on its own strand; wake() may be called from any thread.
 #include <atomic>
@@ -10,14 +11,20 @@
 #include <boost/asio/strand.hpp>
 #include <memory>
 #include <mutex>
+#include <string>
 
 #include "sns/engine/engine.h"
 
 namespace ferry::sns {
 
+struct DeliveryOptions {
+  std::string smtp_relay;  // "host:port"; empty: email deliveries fail (and are retried)
+  std::string smtp_from = "no-reply@sns.amazonaws.com";
+};
+
 class HttpDeliverer {
  public:
-  explicit HttpDeliverer(Engine& engine);
+  explicit HttpDeliverer(Engine& engine, DeliveryOptions options = {});
   ~HttpDeliverer();
 
   // Starts the driver on `executor` (idempotent) and registers as the engine's listener.
@@ -29,6 +36,7 @@ class HttpDeliverer {
 
  private:
   Engine& engine_;
+  DeliveryOptions options_;
   std::shared_ptr<State> state_;  // shared with the coroutines, which may outlive a call
 };
 

@@ -45,6 +45,8 @@ AwsError to_aws(const Error& e) {
       return make_error("ParameterValueInvalid", e.message);
     case Errc::kTagLimitExceeded:
       return make_error("TagLimitExceeded", e.message);
+    case Errc::kEndpointDisabled:
+      return make_error("EndpointDisabled", e.message);
     case Errc::kInternal:
       return make_error("InternalError", e.message, 500);
   }
@@ -147,7 +149,8 @@ bool valid_batch_id(std::string_view id) {
 
 }  // namespace
 
-SnsService::SnsService(Engine& engine) : engine_(engine), deliverer_(engine) {}
+SnsService::SnsService(Engine& engine, DeliveryOptions delivery)
+    : engine_(engine), deliverer_(engine, std::move(delivery)) {}
 SnsService::~SnsService() = default;
 
 const aws::ServiceModel& SnsService::model() const { return aws::ServiceModel::get("sns"); }
@@ -175,6 +178,16 @@ const std::map<std::string, SnsService::Handler, std::less<>>& SnsService::handl
       {"CheckIfPhoneNumberIsOptedOut", &SnsService::check_if_phone_number_is_opted_out},
       {"ListPhoneNumbersOptedOut", &SnsService::list_phone_numbers_opted_out},
       {"OptInPhoneNumber", &SnsService::opt_in_phone_number},
+      {"CreatePlatformApplication", &SnsService::create_platform_application},
+      {"GetPlatformApplicationAttributes", &SnsService::get_platform_application_attributes},
+      {"SetPlatformApplicationAttributes", &SnsService::set_platform_application_attributes},
+      {"ListPlatformApplications", &SnsService::list_platform_applications},
+      {"DeletePlatformApplication", &SnsService::delete_platform_application},
+      {"CreatePlatformEndpoint", &SnsService::create_platform_endpoint},
+      {"GetEndpointAttributes", &SnsService::get_endpoint_attributes},
+      {"SetEndpointAttributes", &SnsService::set_endpoint_attributes},
+      {"ListEndpointsByPlatformApplication", &SnsService::list_endpoints_by_platform_application},
+      {"DeleteEndpoint", &SnsService::delete_endpoint},
       {"TagResource", &SnsService::tag_resource},
       {"UntagResource", &SnsService::untag_resource},
       {"ListTagsForResource", &SnsService::list_tags_for_resource},
@@ -323,15 +336,11 @@ awaitable<ActionResult> SnsService::publish(AwsRequest& r) {
                               "Invalid parameter: TopicArn Reason: Only one of TopicArn or "
                               "TargetArn should be provided"));
   }
-  if (topic.empty() && target.empty() && !phone.empty()) {
-    co_return fail(make_error("InvalidParameter",
-                              "Invalid parameter: PhoneNumber Reason: SMS delivery is not "
-                              "supported by Ferry yet"));
-  }
   auto attrs = get_message_attributes(r.input);
   if (!attrs) co_return fail(attrs.error());
   PublishRequest req =
       publish_request_of(r.input, topic.empty() ? target : topic, std::move(*attrs));
+  req.phone_number = phone;
   auto result = co_await durably<PublishResult>(
       [&](auto done) { return engine_.publish(std::move(req), done); });
   if (!result) co_return fail(result.error());
@@ -450,6 +459,105 @@ awaitable<ActionResult> SnsService::list_phone_numbers_opted_out(AwsRequest&) {
 awaitable<ActionResult> SnsService::opt_in_phone_number(AwsRequest& r) {
   auto out = engine_.phone_number_opted_out(get_string(r.input, "phoneNumber"));
   if (!out) co_return fail(out.error());
+  co_return json::object();
+}
+
+awaitable<ActionResult> SnsService::create_platform_application(AwsRequest& r) {
+  std::string name = get_string(r.input, "Name");
+  std::string platform = get_string(r.input, "Platform");
+  auto attributes = get_string_map(r.input, "Attributes");
+  auto arn = co_await durably<std::string>([&](auto done) {
+    return engine_.create_platform_application(r.caller.account, name, platform, attributes, done);
+  });
+  if (!arn) co_return fail(arn.error());
+  co_return json::object{{"PlatformApplicationArn", *arn}};
+}
+
+awaitable<ActionResult> SnsService::get_platform_application_attributes(AwsRequest& r) {
+  auto attrs =
+      engine_.get_platform_application_attributes(get_string(r.input, "PlatformApplicationArn"));
+  if (!attrs) co_return fail(attrs.error());
+  co_return json::object{{"Attributes", attributes_out(*attrs)}};
+}
+
+awaitable<ActionResult> SnsService::set_platform_application_attributes(AwsRequest& r) {
+  std::string arn = get_string(r.input, "PlatformApplicationArn");
+  auto attributes = get_string_map(r.input, "Attributes");
+  auto ok = co_await durably<base::Ok>([&](auto done) {
+    return engine_.set_platform_application_attributes(arn, attributes, done);
+  });
+  if (!ok) co_return fail(ok.error());
+  co_return json::object();
+}
+
+awaitable<ActionResult> SnsService::list_platform_applications(AwsRequest& r) {
+  auto page =
+      engine_.list_platform_applications(r.caller.account, get_string(r.input, "NextToken"));
+  if (!page) co_return fail(page.error());
+  json::array apps;
+  for (const auto& a : page->items) {
+    apps.push_back(json::object{{"PlatformApplicationArn", a.arn},
+                                {"Attributes", attributes_out(a.attributes)}});
+  }
+  json::object out{{"PlatformApplications", std::move(apps)}};
+  if (!page->next_token.empty()) out["NextToken"] = page->next_token;
+  co_return out;
+}
+
+awaitable<ActionResult> SnsService::delete_platform_application(AwsRequest& r) {
+  std::string arn = get_string(r.input, "PlatformApplicationArn");
+  auto ok = co_await durably<base::Ok>(
+      [&](auto done) { return engine_.delete_platform_application(arn, done); });
+  if (!ok) co_return fail(ok.error());
+  co_return json::object();
+}
+
+awaitable<ActionResult> SnsService::create_platform_endpoint(AwsRequest& r) {
+  std::string app = get_string(r.input, "PlatformApplicationArn");
+  std::string token = get_string(r.input, "Token");
+  std::string user_data = get_string(r.input, "CustomUserData");
+  auto attributes = get_string_map(r.input, "Attributes");
+  auto arn = co_await durably<std::string>([&](auto done) {
+    return engine_.create_platform_endpoint(app, token, user_data, attributes, done);
+  });
+  if (!arn) co_return fail(arn.error());
+  co_return json::object{{"EndpointArn", *arn}};
+}
+
+awaitable<ActionResult> SnsService::get_endpoint_attributes(AwsRequest& r) {
+  auto attrs = engine_.get_endpoint_attributes(get_string(r.input, "EndpointArn"));
+  if (!attrs) co_return fail(attrs.error());
+  co_return json::object{{"Attributes", attributes_out(*attrs)}};
+}
+
+awaitable<ActionResult> SnsService::set_endpoint_attributes(AwsRequest& r) {
+  std::string arn = get_string(r.input, "EndpointArn");
+  auto attributes = get_string_map(r.input, "Attributes");
+  auto ok = co_await durably<base::Ok>(
+      [&](auto done) { return engine_.set_endpoint_attributes(arn, attributes, done); });
+  if (!ok) co_return fail(ok.error());
+  co_return json::object();
+}
+
+awaitable<ActionResult> SnsService::list_endpoints_by_platform_application(AwsRequest& r) {
+  auto page = engine_.list_endpoints_by_platform_application(
+      get_string(r.input, "PlatformApplicationArn"), get_string(r.input, "NextToken"));
+  if (!page) co_return fail(page.error());
+  json::array eps;
+  for (const auto& e : page->items) {
+    eps.push_back(
+        json::object{{"EndpointArn", e.arn}, {"Attributes", attributes_out(e.attributes)}});
+  }
+  json::object out{{"Endpoints", std::move(eps)}};
+  if (!page->next_token.empty()) out["NextToken"] = page->next_token;
+  co_return out;
+}
+
+awaitable<ActionResult> SnsService::delete_endpoint(AwsRequest& r) {
+  std::string arn = get_string(r.input, "EndpointArn");
+  auto ok =
+      co_await durably<base::Ok>([&](auto done) { return engine_.delete_endpoint(arn, done); });
+  if (!ok) co_return fail(ok.error());
   co_return json::object();
 }
 

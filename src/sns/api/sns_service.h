@@ -18,7 +18,7 @@ namespace ferry::sns {
 
 class SnsService final : public aws::Service {
  public:
-  explicit SnsService(Engine& engine);
+  explicit SnsService(Engine& engine, DeliveryOptions delivery = {});
   ~SnsService() override;
 
   const aws::ServiceModel& model() const override;
@@ -56,6 +56,17 @@ class SnsService final : public aws::Service {
   boost::asio::awaitable<aws::ActionResult> check_if_phone_number_is_opted_out(aws::AwsRequest& r);
   boost::asio::awaitable<aws::ActionResult> list_phone_numbers_opted_out(aws::AwsRequest& r);
   boost::asio::awaitable<aws::ActionResult> opt_in_phone_number(aws::AwsRequest& r);
+  boost::asio::awaitable<aws::ActionResult> create_platform_application(aws::AwsRequest& r);
+  boost::asio::awaitable<aws::ActionResult> get_platform_application_attributes(aws::AwsRequest& r);
+  boost::asio::awaitable<aws::ActionResult> set_platform_application_attributes(aws::AwsRequest& r);
+  boost::asio::awaitable<aws::ActionResult> list_platform_applications(aws::AwsRequest& r);
+  boost::asio::awaitable<aws::ActionResult> delete_platform_application(aws::AwsRequest& r);
+  boost::asio::awaitable<aws::ActionResult> create_platform_endpoint(aws::AwsRequest& r);
+  boost::asio::awaitable<aws::ActionResult> get_endpoint_attributes(aws::AwsRequest& r);
+  boost::asio::awaitable<aws::ActionResult> set_endpoint_attributes(aws::AwsRequest& r);
+  boost::asio::awaitable<aws::ActionResult> list_endpoints_by_platform_application(
+      aws::AwsRequest& r);
+  boost::asio::awaitable<aws::ActionResult> delete_endpoint(aws::AwsRequest& r);
   boost::asio::awaitable<aws::ActionResult> tag_resource(aws::AwsRequest& r);
   boost::asio::awaitable<aws::ActionResult> untag_resource(aws::AwsRequest& r);
   boost::asio::awaitable<aws::ActionResult> list_tags_for_resource(aws::AwsRequest& r);

@@ -13,6 +13,7 @@
 #include <shared_mutex>
 
 #include "base/crypto.h"
+#include "base/log.h"
 #include "pattern/matcher.h"
 #include "sns/engine/signer.h"
 
@@ -27,6 +28,10 @@ constexpr char kTopicPrefix[] = "sns/t/";
 constexpr char kSubscriptionPrefix[] = "sns/s/";
 constexpr char kDeliveryPrefix[] = "sns/p/";
 constexpr char kSmsPrefix[] = "sns/sms/";
+constexpr char kOutboxPrefix[] = "sns/o/";
+constexpr char kApplicationPrefix[] = "sns/a/";
+constexpr char kEndpointPrefix[] = "sns/e/";
+constexpr char kDefaultSenderName[] = "AWS Notifications";
 constexpr size_t kMaxMessageBytes = 256 * 1024;
 constexpr int64_t kDedupWindowMs = 5 * 60 * 1000;
 constexpr size_t kMaxTags = 50;
@@ -75,6 +80,15 @@ std::optional<bool> parse_bool(const std::string& v) {
   if (l == "true") return true;
   if (l == "false") return false;
   return std::nullopt;
+}
+
+// E.164 as SNS takes it for Publish: '+', then up to 15 digits, the first not 0.
+bool valid_e164(std::string_view number) {
+  if (number.size() < 3 || number.size() > 16 || number[0] != '+' || number[1] == '0') {
+    return false;
+  }
+  return std::all_of(number.begin() + 1, number.end(),
+                     [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
 }
 
 bool is_json_object(const std::string& text) {
@@ -377,6 +391,16 @@ struct Engine::Impl {
   std::map<std::string, std::unique_ptr<Topic>> topics;  // by ARN
   std::map<std::string, Subscription> subscriptions;     // by ARN
   std::map<std::string, AttributeMap> sms_attributes;    // by account
+  struct Application {
+    std::string account, name, platform;
+    AttributeMap attributes;  // as set, credentials included
+  };
+  struct PushEndpoint {
+    std::string application_arn;
+    AttributeMap attributes;  // Token, Enabled, CustomUserData
+  };
+  std::map<std::string, Application> applications;  // by ARN
+  std::map<std::string, PushEndpoint> endpoints;    // by ARN
 
   Impl(storage::Store& s, const base::Clock& c, sqs::Engine& q, EngineOptions o)
       : store(s), clock(c), sqs(q), options(std::move(o)), signer(Signer::load_or_create(s)) {}
@@ -484,19 +508,50 @@ struct Engine::Impl {
     o["SignatureVersion"] = signature_version(t);
     o["Signature"] = signature;
     o["SigningCertURL"] = options.base_url + options.signing_cert_path;
-    o["UnsubscribeURL"] =
-        options.base_url + "/?Action=Unsubscribe&Version=2010-03-31&SubscriptionArn=" + s.arn;
-    if (!req.message_attributes.empty()) {
-      json::object attrs;
-      for (const auto& [name, a] : req.message_attributes) {
-        bool binary = a.data_type.rfind("Binary", 0) == 0;
-        attrs[name] =
-            json::object{{"Type", a.data_type},
-                         {"Value", binary ? base::base64_encode(a.binary_value) : a.string_value}};
-      }
-      o["MessageAttributes"] = std::move(attrs);
-    }
+    o["UnsubscribeURL"] = unsubscribe_url(s);
+    if (!req.message_attributes.empty()) o["MessageAttributes"] = attributes_json(req);
     return json::serialize(o);
+  }
+  static json::object attributes_json(const PublishRequest& req) {
+    json::object attrs;
+    for (const auto& [name, a] : req.message_attributes) {
+      bool binary = a.data_type.rfind("Binary", 0) == 0;
+      attrs[name] =
+          json::object{{"Type", a.data_type},
+                       {"Value", binary ? base::base64_encode(a.binary_value) : a.string_value}};
+    }
+    return attrs;
+  }
+
+  std::string subscribe_url(const Topic& t, const Subscription& s) const {
+    return options.base_url + "/?Action=ConfirmSubscription&Version=2010-03-31&TopicArn=" + t.arn +
+           "&Token=" + s.token;
+  }
+  std::string unsubscribe_url(const Subscription& s) const {
+    return options.base_url + "/?Action=Unsubscribe&Version=2010-03-31&SubscriptionArn=" + s.arn;
+  }
+  std::string sender_name(const Topic& t) const {
+    auto it = t.attributes.find("DisplayName");
+    return it != t.attributes.end() && !it->second.empty() ? it->second : kDefaultSenderName;
+  }
+  // The text of the confirmation mail of an email subscription (AWS's wording).
+  std::string email_confirmation(const Topic& t, const Subscription& s) const {
+    return "You have chosen to subscribe to the topic: \n" + t.arn +
+           "\n\nTo confirm this subscription, click or visit the link below (If this was in "
+           "error no action is necessary): \nConfirm subscription: " +
+           subscribe_url(t, s) +
+           "\n\nPlease do not reply directly to this email. If you wish to remove yourself from "
+           "receiving all future SNS subscription confirmation requests please send an email to "
+           "sns-opt-out\n";
+  }
+  // The text of an email notification: the message and AWS's unsubscribe footer.
+  std::string email_text(const Subscription& s, const std::string& message) const {
+    return message +
+           "\n\n--\nIf you wish to stop receiving notifications from this topic, please click "
+           "or visit the link below to unsubscribe:\n" +
+           unsubscribe_url(s) +
+           "\n\nPlease do not reply directly to this email. If you have any questions or "
+           "comments regarding this email, please contact us at https://aws.amazon.com/support\n";
   }
 
   std::string confirmation(const Topic& t, const Subscription& s, int64_t now) const {
@@ -504,9 +559,7 @@ struct Engine::Impl {
     std::string message = "You have chosen to subscribe to the topic " + t.arn +
                           ".\nTo confirm the subscription, visit the SubscribeURL included in "
                           "this message.";
-    std::string url = options.base_url +
-                      "/?Action=ConfirmSubscription&Version=2010-03-31&TopicArn=" + t.arn +
-                      "&Token=" + s.token;
+    std::string url = subscribe_url(t, s);
     std::string timestamp = iso8601(now);
     std::string text = "Message\n" + message + "\nMessageId\n" + id + "\nSubscribeURL\n" + url +
                        "\nTimestamp\n" + timestamp + "\nToken\n" + s.token + "\nTopicArn\n" +
@@ -533,6 +586,9 @@ struct Engine::Impl {
   }
   static std::string delivery_record(const Delivery& d) {
     json::object o;
+    o["protocol"] = d.protocol;
+    if (!d.subject.empty()) o["subject"] = d.subject;
+    if (!d.sender_name.empty()) o["sender"] = d.sender_name;
     o["sub"] = d.subscription_arn;
     o["topic"] = d.topic_arn;
     o["endpoint"] = d.endpoint;
@@ -560,9 +616,81 @@ struct Engine::Impl {
     if (wake) wake();
   }
 
+  // --- outbox (guarded by dmu) ---
+  static std::string outbox_key(uint64_t seq) {
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(seq));
+    return kOutboxPrefix + std::string(buf);
+  }
+  static std::string outbox_record(const OutboxEntry& e) {
+    json::object o;
+    o["ts"] = e.timestamp_ms;
+    o["protocol"] = e.protocol;
+    o["destination"] = e.destination;
+    o["message"] = e.message;
+    o["subject"] = e.subject;
+    o["id"] = e.message_id;
+    o["topic"] = e.topic_arn;
+    o["sub"] = e.subscription_arn;
+    o["attributes"] = e.attributes_json;
+    return json::serialize(o);
+  }
+  // The JSON the SMS and mobile push gateway receives.
+  static std::string gateway_body(const OutboxEntry& e) {
+    json::object o;
+    o["Protocol"] = e.protocol;
+    o["Destination"] = e.destination;
+    o["Message"] = e.message;
+    if (!e.subject.empty()) o["Subject"] = e.subject;
+    o["MessageId"] = e.message_id;
+    o["Timestamp"] = iso8601(e.timestamp_ms);
+    if (!e.topic_arn.empty()) o["TopicArn"] = e.topic_arn;
+    if (!e.subscription_arn.empty()) o["SubscriptionArn"] = e.subscription_arn;
+    boost::system::error_code ec;
+    json::value attrs = json::parse(e.attributes_json, ec);
+    o["MessageAttributes"] = !ec && attrs.is_object() ? attrs : json::object();
+    return json::serialize(o);
+  }
+  // Adds an entry to the outbox (dmu held), dropping the oldest beyond the limit, and queues
+  // its gateway delivery if a gateway is configured. Returns whether a delivery was queued.
+  bool add_outbox_locked(OutboxEntry e, storage::WriteBatch& batch) {
+    e.seq = next_outbox_seq++;
+    batch.put(outbox_key(e.seq), outbox_record(e));
+    stats.outboxed++;
+    bool queued = false;
+    if (!options.gateway_url.empty()) {
+      Delivery d;
+      d.protocol = e.protocol;
+      d.subscription_arn = e.subscription_arn;
+      d.topic_arn = e.topic_arn;
+      d.endpoint = options.gateway_url;
+      d.message_type = "Notification";
+      d.message_id = e.message_id;
+      d.body = gateway_body(e);
+      d.due_ms = e.timestamp_ms;
+      queue_delivery_locked(std::move(d), batch);
+      queued = true;
+    }
+    outbox.push_back(std::move(e));
+    while (outbox.size() > std::max<size_t>(options.outbox_limit, 1)) {
+      batch.del(outbox_key(outbox.front().seq));
+      outbox.pop_front();
+    }
+    return queued;
+  }
+  std::deque<OutboxEntry> outbox;  // oldest first
+  uint64_t next_outbox_seq = 1;
+  std::set<std::string> undeliverable_logged;  // subscription ARNs already logged
+
   mutable std::mutex dmu;
   std::map<uint64_t, Delivery> deliveries;     // every pending one, in flight or not
   std::set<std::pair<int64_t, uint64_t>> due;  // (due_ms, id) of those not in flight
+  // http/s notifications handed out per subscription in the current second (throttlePolicy).
+  struct Throttle {
+    int64_t second = -1;
+    int sent = 0;
+  };
+  std::map<std::string, Throttle> throttles;  // by subscription ARN
   uint64_t next_delivery_id = 1;
   std::function<void()> listener;
   DeliveryStats stats;
@@ -637,6 +765,9 @@ void Engine::recover() {
     const auto& o = v.as_object();
     Delivery d;
     d.id = id;
+    d.protocol = str(o, "protocol");
+    d.subject = str(o, "subject");
+    d.sender_name = str(o, "sender");
     d.subscription_arn = str(o, "sub");
     d.topic_arn = str(o, "topic");
     d.endpoint = str(o, "endpoint");
@@ -648,8 +779,51 @@ void Engine::recover() {
                      ? static_cast<int>(o.at("attempts").as_int64())
                      : 0;
     d.due_ms = o.contains("due") && o.at("due").is_int64() ? o.at("due").as_int64() : 0;
+    if (d.protocol.empty()) d.protocol = d.endpoint.rfind("https:", 0) == 0 ? "https" : "http";
     impl_->due.insert({d.due_ms, d.id});
     impl_->deliveries[d.id] = std::move(d);
+    return true;
+  });
+  impl_->store.scan(kOutboxPrefix, [&](std::string_view key, std::string_view value) {
+    boost::system::error_code ec;
+    json::value v = json::parse(value, ec);
+    uint64_t seq =
+        std::strtoull(std::string(key.substr(sizeof(kOutboxPrefix) - 1)).c_str(), nullptr, 16);
+    impl_->next_outbox_seq = std::max(impl_->next_outbox_seq, seq + 1);
+    if (ec || !v.is_object()) return true;
+    const auto& o = v.as_object();
+    OutboxEntry e;
+    e.seq = seq;
+    e.timestamp_ms = o.contains("ts") && o.at("ts").is_int64() ? o.at("ts").as_int64() : 0;
+    e.protocol = str(o, "protocol");
+    e.destination = str(o, "destination");
+    e.message = str(o, "message");
+    e.subject = str(o, "subject");
+    e.message_id = str(o, "id");
+    e.topic_arn = str(o, "topic");
+    e.subscription_arn = str(o, "sub");
+    e.attributes_json = str(o, "attributes");
+    impl_->outbox.push_back(std::move(e));  // the scan is in key (= sequence) order
+    return true;
+  });
+  impl_->store.scan(kApplicationPrefix, [&](std::string_view key, std::string_view value) {
+    boost::system::error_code ec;
+    json::value v = json::parse(value, ec);
+    if (ec || !v.is_object()) return true;
+    const auto& o = v.as_object();
+    Impl::Application a{str(o, "account"), str(o, "name"), str(o, "platform"),
+                        from_json(o.if_contains("attributes"))};
+    impl_->applications[std::string(key.substr(sizeof(kApplicationPrefix) - 1))] = std::move(a);
+    return true;
+  });
+  impl_->store.scan(kEndpointPrefix, [&](std::string_view key, std::string_view value) {
+    boost::system::error_code ec;
+    json::value v = json::parse(value, ec);
+    if (ec || !v.is_object()) return true;
+    const auto& o = v.as_object();
+    Impl::PushEndpoint e{str(o, "application"), from_json(o.if_contains("attributes"))};
+    if (!impl_->applications.count(e.application_arn)) return true;  // deleted with its app
+    impl_->endpoints[std::string(key.substr(sizeof(kEndpointPrefix) - 1))] = std::move(e);
     return true;
   });
 }
@@ -1088,17 +1262,23 @@ Result<std::string> Engine::subscribe(const std::string& account, const std::str
   impl_->index_filter(topic, s);
   storage::WriteBatch batch;
   bool wake = false;
-  if (protocol == "http" || protocol == "https") {
+  if (!confirmed) {  // http, https, email, email-json
     uint8_t random[32];
     base::random_bytes(random, sizeof random);
     s.token = base::to_hex(random, sizeof random) + base::to_hex(random, sizeof random);
     Delivery d;
+    d.protocol = protocol;
     d.subscription_arn = s.arn;
     d.topic_arn = topic.arn;
     d.endpoint = endpoint;
     d.message_type = "SubscriptionConfirmation";
-    d.body = impl_->confirmation(topic, s, impl_->clock.now_ms());
-    d.message_id = json::parse(d.body).as_object().at("MessageId").as_string().c_str();
+    std::string json_body = impl_->confirmation(topic, s, impl_->clock.now_ms());
+    d.message_id = json::parse(json_body).as_object().at("MessageId").as_string().c_str();
+    d.body = protocol == "email" ? impl_->email_confirmation(topic, s) : std::move(json_body);
+    if (protocol == "email" || protocol == "email-json") {
+      d.subject = "AWS Notification - Subscription Confirmation";
+      d.sender_name = impl_->sender_name(topic);
+    }
     d.due_ms = impl_->clock.now_ms();
     std::lock_guard dlock(impl_->dmu);
     impl_->queue_delivery_locked(std::move(d), batch);
@@ -1255,11 +1435,22 @@ Result<base::Ok> Engine::set_subscription_attributes(const std::string& subscrip
 // --- publishing -----------------------------------------------------------------------------
 
 Result<PublishResult> Engine::publish(PublishRequest req, storage::WriteCallback done) {
-  if (req.topic_arn.empty()) {
-    return invalid("TopicArn or TargetArn Reason: no value for required parameter");
+  std::optional<Arn> parsed;
+  if (!req.phone_number.empty()) {
+    if (!req.topic_arn.empty()) {
+      return invalid(
+          "PhoneNumber Reason: Only one of PhoneNumber, TopicArn or TargetArn can be provided");
+    }
+    if (!valid_e164(req.phone_number)) {
+      return invalid("PhoneNumber Reason: " + req.phone_number + " is not valid to publish to");
+    }
+  } else {
+    if (req.topic_arn.empty()) {
+      return invalid("TopicArn or TargetArn Reason: no value for required parameter");
+    }
+    parsed = parse_arn(req.topic_arn);
+    if (!parsed || parsed->service != "sns") return invalid("TopicArn");
   }
-  auto parsed = parse_arn(req.topic_arn);
-  if (!parsed || parsed->service != "sns") return invalid("TopicArn");
   if (req.message.empty()) return invalid("Empty message");
   size_t size = req.message.size();
   for (const auto& [name, a] : req.message_attributes) {
@@ -1293,8 +1484,57 @@ Result<PublishResult> Engine::publish(PublishRequest req, storage::WriteCallback
     sqs_message = per_protocol.count("sqs") ? per_protocol["sqs"] : per_protocol["default"];
   }
   if (auto ok = check_message_attributes(req.message_attributes); !ok) return fail(ok.error());
+  // The message a protocol (or mobile platform) gets: its MessageStructure=json key, else default.
+  auto message_for = [&](const std::string& key) -> std::string {
+    if (per_protocol.empty()) return req.message;
+    auto it = per_protocol.find(key);
+    return it != per_protocol.end() ? it->second : per_protocol["default"];
+  };
+  auto outbox_entry = [&](const std::string& protocol, const std::string& destination,
+                          const std::string& message, const std::string& message_id, int64_t now) {
+    OutboxEntry e;
+    e.timestamp_ms = now;
+    e.protocol = protocol;
+    e.destination = destination;
+    e.message = message;
+    e.subject = req.subject;
+    e.message_id = message_id;
+    e.attributes_json = json::serialize(Impl::attributes_json(req));
+    return e;
+  };
 
   std::shared_lock lock(impl_->mu);
+  bool to_endpoint = parsed && parsed->resource.rfind("endpoint/", 0) == 0;
+  if (!req.phone_number.empty() || to_endpoint) {  // one SMS, or one mobile push
+    std::string protocol = to_endpoint ? "application" : "sms";
+    std::string message = message_for("sms");
+    if (to_endpoint) {
+      auto ep = impl_->endpoints.find(req.topic_arn);
+      if (ep == impl_->endpoints.end()) {
+        return invalid("TargetArn Reason: No endpoint found for the target arn specified");
+      }
+      auto enabled = ep->second.attributes.find("Enabled");
+      if (enabled != ep->second.attributes.end() && lower(enabled->second) == "false") {
+        return error(Errc::kEndpointDisabled, "Endpoint is disabled");
+      }
+      message = message_for(impl_->applications.at(ep->second.application_arn).platform);
+    }
+    PublishResult result;
+    result.message_id = base::uuid4();
+    int64_t now = impl_->clock.now_ms();
+    storage::WriteBatch batch;
+    bool queued;
+    {
+      std::lock_guard dlock(impl_->dmu);
+      queued = impl_->add_outbox_locked(
+          outbox_entry(protocol, to_endpoint ? req.topic_arn : req.phone_number, message,
+                       result.message_id, now),
+          batch);
+    }
+    impl_->store.write(std::move(batch), storage::Durability::kSync, std::move(done));
+    if (queued) impl_->wake_listener();
+    return result;
+  }
   auto t = impl_->find_topic(req.topic_arn);
   if (!t) return fail(t.error());
   Topic& topic = **t;
@@ -1367,12 +1607,49 @@ Result<PublishResult> Engine::publish(PublishRequest req, storage::WriteCallback
     return impl_->envelope(topic, s, result.message_id, result.sequence_number, req, message,
                            timestamp, sig->second);
   };
-  storage::WriteBatch http_batch;
+  std::vector<sqs::Engine::QueueSend> sends;  // to local queues, written with everything else
   std::vector<Delivery> http_deliveries;
+  std::vector<OutboxEntry> outboxed;
+  std::vector<std::string> undeliverable;
   for (const auto& arn : topic.subscriptions) {
     const Subscription& s = impl_->subscriptions.at(arn);
     if (!s.confirmed) continue;
     if (s.has_filter() && !matched.count(arn)) continue;
+    if (s.protocol == "email" || s.protocol == "email-json") {
+      std::string message = message_for(s.protocol);
+      Delivery d;
+      d.protocol = s.protocol;
+      d.subscription_arn = s.arn;
+      d.topic_arn = topic.arn;
+      d.endpoint = s.endpoint;
+      d.message_type = "Notification";
+      d.message_id = result.message_id;
+      d.body = s.protocol == "email" ? impl_->email_text(s, message) : body_for(s, message);
+      d.subject = req.subject.empty() ? "AWS Notification Message" : req.subject;
+      d.sender_name = impl_->sender_name(topic);
+      d.due_ms = now;
+      http_deliveries.push_back(std::move(d));
+      continue;
+    }
+    if (s.protocol == "sms" || s.protocol == "application") {
+      std::string message = message_for("sms");
+      if (s.protocol == "application") {
+        auto ep = impl_->endpoints.find(s.endpoint);
+        if (ep == impl_->endpoints.end()) continue;  // deleted endpoint: nothing to push to
+        auto enabled = ep->second.attributes.find("Enabled");
+        if (enabled != ep->second.attributes.end() && lower(enabled->second) == "false") continue;
+        message = message_for(impl_->applications.at(ep->second.application_arn).platform);
+      }
+      OutboxEntry e = outbox_entry(s.protocol, s.endpoint, message, result.message_id, now);
+      e.topic_arn = topic.arn;
+      e.subscription_arn = s.arn;
+      outboxed.push_back(std::move(e));
+      continue;
+    }
+    if (s.protocol == "lambda" || s.protocol == "firehose") {
+      undeliverable.push_back(s.arn);
+      continue;
+    }
     if (s.protocol == "http" || s.protocol == "https") {
       std::string message = req.message;
       if (!per_protocol.empty()) {
@@ -1380,6 +1657,7 @@ Result<PublishResult> Engine::publish(PublishRequest req, storage::WriteCallback
             per_protocol.count(s.protocol) ? per_protocol[s.protocol] : per_protocol["default"];
       }
       Delivery d;
+      d.protocol = s.protocol;
       d.subscription_arn = s.arn;
       d.topic_arn = topic.arn;
       d.endpoint = s.endpoint;
@@ -1412,16 +1690,33 @@ Result<PublishResult> Engine::publish(PublishRequest req, storage::WriteCallback
     }
     // A queue that does not exist, or refuses the message, loses this delivery, as on AWS
     // (where it would count as a failed delivery).
-    auto sent = impl_->sqs.send_message(queue, std::move(send), Join::add(join));
-    if (!sent) join->finish(true);
+    sends.push_back({std::move(queue), {}});
+    sends.back().requests.push_back(std::move(send));
   }
-  if (!http_deliveries.empty()) {
+  if (!undeliverable.empty()) {
+    std::lock_guard dlock(impl_->dmu);
+    impl_->stats.undeliverable += undeliverable.size();
+    for (const auto& arn : undeliverable) {
+      if (impl_->undeliverable_logged.insert(arn).second) {
+        spdlog::warn(
+            "sns: subscription {} ({}) cannot be delivered by Ferry; its messages are counted "
+            "as undeliverable (logged once per subscription)",
+            arn, impl_->subscriptions.at(arn).protocol);
+      }
+    }
+  }
+  // One atomic write: the deliveries to local queues, the pending http/email deliveries and
+  // the outbox entries are durable together, or (on a failed write) none is acknowledged.
+  if (!sends.empty() || !http_deliveries.empty() || !outboxed.empty()) {
+    storage::WriteBatch batch;
+    bool wake = !http_deliveries.empty();
     {
       std::lock_guard dlock(impl_->dmu);
-      for (auto& d : http_deliveries) impl_->queue_delivery_locked(std::move(d), http_batch);
+      for (auto& d : http_deliveries) impl_->queue_delivery_locked(std::move(d), batch);
+      for (auto& e : outboxed) wake |= impl_->add_outbox_locked(std::move(e), batch);
     }
-    impl_->store.write(std::move(http_batch), storage::Durability::kSync, Join::add(join));
-    impl_->wake_listener();
+    impl_->sqs.send_to_queues(std::move(sends), std::move(batch), Join::add(join));
+    if (wake) impl_->wake_listener();
   }
   join->finish(true);  // done may run here, under the locks: it must not re-enter the engine
   return result;
@@ -1502,6 +1797,57 @@ RetryPolicy retry_policy(const AttributeMap* sub, const AttributeMap* topic) {
   return r;
 }
 
+// maxReceivesPerSecond of the subscription's throttlePolicy, unless the topic disables
+// overrides; else of the topic's http defaultThrottlePolicy; 0: unlimited.
+int max_receives_per_second(const AttributeMap* sub, const AttributeMap* topic) {
+  int limit = 0;
+  bool overrides = true;
+  auto parse = [](const AttributeMap* attrs) -> std::optional<json::value> {
+    if (attrs == nullptr) return std::nullopt;
+    auto it = attrs->find("DeliveryPolicy");
+    if (it == attrs->end()) return std::nullopt;
+    boost::system::error_code ec;
+    json::value v = json::parse(it->second, ec);
+    if (ec) return std::nullopt;
+    return v;
+  };
+  if (auto v = parse(topic)) {
+    if (auto* p = path_object(*v, {"http", "defaultThrottlePolicy"})) {
+      limit = int_of(*p, "maxReceivesPerSecond", limit);
+    }
+    if (auto* h = path_object(*v, {"http"})) {
+      auto d = h->find("disableSubscriptionOverrides");
+      overrides = !(d != h->end() && d->value().is_bool() && d->value().as_bool());
+    }
+  }
+  if (auto v = parse(sub); v && overrides) {
+    if (auto* p = path_object(*v, {"throttlePolicy"})) {
+      limit = int_of(*p, "maxReceivesPerSecond", limit);
+    }
+  }
+  return std::max(limit, 0);
+}
+
+// AWS's fixed policy for customer-managed endpoints (email, email-json, sms, application): no
+// immediate retries, 2 retries 10 s apart, 10 with exponential backoff from 10 s to 600 s,
+// then 38 retries 600 s apart (SNS Developer Guide, "Amazon SNS message delivery retries").
+RetryPolicy customer_managed_policy() {
+  RetryPolicy r;
+  r.min_delay_s = 10;
+  r.max_delay_s = 600;
+  r.num_retries = 50;
+  r.no_delay_retries = 0;
+  r.min_delay_retries = 2;
+  r.max_delay_retries = 38;
+  r.backoff = "exponential";
+  return r;
+}
+
+bool customer_managed(const std::string& protocol) {
+  return protocol == "email" || protocol == "email-json" || protocol == "sms" ||
+         protocol == "application";
+}
+
 // Delay before retry number `retry` (1-based): no-delay phase, min-delay phase, backoff phase
 // from minDelayTarget to maxDelayTarget, then max-delay phase.
 int64_t retry_delay_ms(const RetryPolicy& p, int retry) {
@@ -1537,14 +1883,32 @@ std::vector<Delivery> Engine::take_due_deliveries(size_t max) {
     auto it = impl_->deliveries.find(id);
     if (it == impl_->deliveries.end()) continue;
     auto sub = impl_->subscriptions.find(it->second.subscription_arn);
-    bool live = sub != impl_->subscriptions.end() &&
-                (sub->second.confirmed || it->second.message_type != "Notification");
+    // A delivery without a subscription is a gateway post of a direct Publish.
+    bool live = it->second.subscription_arn.empty() ||
+                (sub != impl_->subscriptions.end() &&
+                 (sub->second.confirmed || it->second.message_type != "Notification"));
     if (!live) {  // unsubscribed, or its topic was deleted
       dropped.del(Impl::delivery_key(id));
       impl_->deliveries.erase(it);
       continue;
     }
-    out.push_back(it->second);
+    const Delivery& d = it->second;
+    if ((d.protocol == "http" || d.protocol == "https") && d.message_type == "Notification") {
+      auto topic = impl_->topics.find(d.topic_arn);
+      int limit = max_receives_per_second(&sub->second.attributes, topic != impl_->topics.end()
+                                                                       ? &topic->second->attributes
+                                                                       : nullptr);
+      if (limit > 0) {
+        auto& t = impl_->throttles[d.subscription_arn];
+        if (t.second != now / 1000) t = {now / 1000, 0};
+        if (t.sent >= limit) {  // over this second's budget: due again at the next second
+          impl_->due.emplace((now / 1000 + 1) * 1000, id);
+          continue;
+        }
+        ++t.sent;
+      }
+    }
+    out.push_back(d);
   }
   if (!dropped.empty()) {
     impl_->store.write(std::move(dropped), storage::Durability::kLazy, [](bool) {});
@@ -1579,8 +1943,10 @@ void Engine::delivery_failed(uint64_t id, const std::string& reason) {
     auto sub = impl_->subscriptions.find(d.subscription_arn);
     auto topic = impl_->topics.find(d.topic_arn);
     RetryPolicy policy =
-        retry_policy(sub != impl_->subscriptions.end() ? &sub->second.attributes : nullptr,
-                     topic != impl_->topics.end() ? &topic->second->attributes : nullptr);
+        customer_managed(d.protocol)
+            ? customer_managed_policy()
+            : retry_policy(sub != impl_->subscriptions.end() ? &sub->second.attributes : nullptr,
+                           topic != impl_->topics.end() ? &topic->second->attributes : nullptr);
     d.attempts++;
     storage::WriteBatch b;
     if (d.attempts <= policy.num_retries) {
@@ -1634,6 +2000,340 @@ void Engine::set_delivery_listener(std::function<void()> wake) {
 DeliveryStats Engine::delivery_stats() const {
   std::lock_guard dlock(impl_->dmu);
   return impl_->stats;
+}
+
+// --- mobile push ----------------------------------------------------------------------------
+
+namespace {
+
+const std::set<std::string>& platforms() {
+  static const std::set<std::string> names = {
+      "ADM",   "APNS", "APNS_SANDBOX", "APNS_VOIP", "APNS_VOIP_SANDBOX",
+      "BAIDU", "GCM",  "MPNS",         "WNS"};
+  return names;
+}
+
+const std::set<std::string>& application_attribute_names() {
+  static const std::set<std::string> names = {
+      "PlatformCredential",     "PlatformPrincipal",      "EventEndpointCreated",
+      "EventEndpointDeleted",   "EventEndpointUpdated",   "EventDeliveryFailure",
+      "SuccessFeedbackRoleArn", "FailureFeedbackRoleArn", "SuccessFeedbackSampleRate",
+      "ApplePlatformTeamID",    "ApplePlatformBundleID",  "Enabled"};
+  return names;
+}
+
+Result<base::Ok> check_application_attributes(const AttributeMap& attrs) {
+  for (const auto& [k, v] : attrs) {
+    if (!application_attribute_names().count(k)) {
+      return invalid("Attributes Reason: Invalid attribute name: " + k);
+    }
+    if (k == "Enabled" && !parse_bool(v)) return invalid("Attributes Reason: Enabled");
+    if (k == "SuccessFeedbackSampleRate") {
+      bool digits = !v.empty() && v.size() <= 3 && std::all_of(v.begin(), v.end(), [](char c) {
+        return std::isdigit(static_cast<unsigned char>(c));
+      });
+      if (!digits || std::stoi(v) > 100) {
+        return invalid("Attributes Reason: SuccessFeedbackSampleRate must be between 0 and 100");
+      }
+    }
+    if (k.rfind("Event", 0) == 0 && !v.empty()) {
+      auto arn = parse_arn(v);
+      if (!arn || arn->service != "sns") return invalid("Attributes Reason: " + k + " is invalid");
+    }
+  }
+  return base::Ok{};
+}
+
+Result<base::Ok> check_endpoint_attributes(const AttributeMap& attrs) {
+  for (const auto& [k, v] : attrs) {
+    if (k != "CustomUserData" && k != "Enabled" && k != "Token") {
+      return invalid("Attributes Reason: Invalid attribute name: " + k);
+    }
+    if (k == "Enabled" && !parse_bool(v)) {
+      return invalid("Attributes Reason: Enabled must be true or false");
+    }
+    if (k == "Token" && v.empty()) return invalid("Attributes Reason: Token must not be empty");
+    if (k == "CustomUserData" && v.size() > 2048) {
+      return invalid("Attributes Reason: CustomUserData must be at most 2048 bytes");
+    }
+  }
+  return base::Ok{};
+}
+
+// GetPlatformApplicationAttributes leaves the credentials out, as AWS does.
+AttributeMap visible_application_attributes(const AttributeMap& attrs) {
+  AttributeMap out = attrs;
+  out.erase("PlatformCredential");
+  out.erase("PlatformPrincipal");
+  if (!out.count("Enabled")) out["Enabled"] = "true";
+  return out;
+}
+
+std::string application_record(const std::string& account, const std::string& name,
+                               const std::string& platform, const AttributeMap& attrs) {
+  json::object o;
+  o["account"] = account;
+  o["name"] = name;
+  o["platform"] = platform;
+  o["attributes"] = to_json(attrs);
+  return json::serialize(o);
+}
+
+std::string endpoint_record(const std::string& application_arn, const AttributeMap& attrs) {
+  json::object o;
+  o["application"] = application_arn;
+  o["attributes"] = to_json(attrs);
+  return json::serialize(o);
+}
+
+bool is_application_arn(const std::string& arn) {
+  auto a = parse_arn(arn);
+  return a && a->service == "sns" && a->resource.rfind("app/", 0) == 0;
+}
+
+bool is_endpoint_arn(const std::string& arn) {
+  auto a = parse_arn(arn);
+  return a && a->service == "sns" && a->resource.rfind("endpoint/", 0) == 0;
+}
+
+}  // namespace
+
+Result<std::string> Engine::create_platform_application(const std::string& account,
+                                                        const std::string& name,
+                                                        const std::string& platform,
+                                                        const AttributeMap& attributes,
+                                                        storage::WriteCallback done) {
+  if (name.empty() || name.size() > 256 || !std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+      })) {
+    return invalid(
+        "Name Reason: must be between 1 and 256 characters long and contain only letters, "
+        "numbers, hyphens, underscores and periods");
+  }
+  if (!platforms().count(platform)) {
+    return invalid("Platform Reason: " + platform + " is not supported");
+  }
+  if (auto ok = check_application_attributes(attributes); !ok) return fail(ok.error());
+  if (!attributes.count("PlatformCredential") || attributes.at("PlatformCredential").empty()) {
+    return invalid("Attributes Reason: PlatformCredential attribute is required");
+  }
+  static const std::set<std::string> kNeedPrincipal = {
+      "ADM", "APNS", "APNS_SANDBOX", "APNS_VOIP", "APNS_VOIP_SANDBOX", "BAIDU", "WNS"};
+  if (kNeedPrincipal.count(platform) &&
+      (!attributes.count("PlatformPrincipal") || attributes.at("PlatformPrincipal").empty())) {
+    return invalid("Attributes Reason: PlatformPrincipal attribute is required for " + platform);
+  }
+  std::string arn =
+      "arn:aws:sns:" + impl_->options.region + ":" + account + ":app/" + platform + "/" + name;
+  std::unique_lock lock(impl_->mu);
+  if (auto it = impl_->applications.find(arn); it != impl_->applications.end()) {
+    if (it->second.attributes != attributes) {
+      return invalid(
+          "Name Reason: An application with the same name but different properties already "
+          "exists");
+    }
+    lock.unlock();
+    done(true);
+    return arn;
+  }
+  impl_->applications[arn] = {account, name, platform, attributes};
+  storage::WriteBatch b;
+  b.put(kApplicationPrefix + arn, application_record(account, name, platform, attributes));
+  impl_->store.write(std::move(b), storage::Durability::kSync, std::move(done));
+  return arn;
+}
+
+Result<AttributeMap> Engine::get_platform_application_attributes(const std::string& arn) const {
+  if (!is_application_arn(arn)) return invalid("PlatformApplicationArn");
+  std::shared_lock lock(impl_->mu);
+  auto it = impl_->applications.find(arn);
+  if (it == impl_->applications.end()) {
+    return error(Errc::kNotFound, "PlatformApplication does not exist");
+  }
+  return visible_application_attributes(it->second.attributes);
+}
+
+Result<base::Ok> Engine::set_platform_application_attributes(const std::string& arn,
+                                                             const AttributeMap& attributes,
+                                                             storage::WriteCallback done) {
+  if (!is_application_arn(arn)) return invalid("PlatformApplicationArn");
+  if (auto ok = check_application_attributes(attributes); !ok) return fail(ok.error());
+  std::unique_lock lock(impl_->mu);
+  auto it = impl_->applications.find(arn);
+  if (it == impl_->applications.end()) {
+    return error(Errc::kNotFound, "PlatformApplication does not exist");
+  }
+  auto& app = it->second;
+  for (const auto& [k, v] : attributes) app.attributes[k] = v;
+  storage::WriteBatch b;
+  b.put(kApplicationPrefix + arn,
+        application_record(app.account, app.name, app.platform, app.attributes));
+  impl_->store.write(std::move(b), storage::Durability::kSync, std::move(done));
+  return base::Ok{};
+}
+
+Result<Page<PlatformResource>> Engine::list_platform_applications(
+    const std::string& account, const std::string& next_token) const {
+  std::shared_lock lock(impl_->mu);
+  Page<PlatformResource> page;
+  auto& apps = impl_->applications;
+  auto it = next_token.empty() ? apps.begin() : apps.upper_bound(next_token);
+  for (; it != apps.end(); ++it) {
+    if (it->second.account != account) continue;
+    if (page.items.size() ==
+        static_cast<size_t>(std::max(1, impl_->options.platform_application_page_size))) {
+      page.next_token = page.items.back().arn;
+      break;
+    }
+    page.items.push_back({it->first, visible_application_attributes(it->second.attributes)});
+  }
+  return page;
+}
+
+Result<base::Ok> Engine::delete_platform_application(const std::string& arn,
+                                                     storage::WriteCallback done) {
+  if (!is_application_arn(arn)) return invalid("PlatformApplicationArn");
+  std::unique_lock lock(impl_->mu);
+  storage::WriteBatch b;
+  b.del(kApplicationPrefix + arn);
+  for (auto it = impl_->endpoints.begin(); it != impl_->endpoints.end();) {
+    if (it->second.application_arn == arn) {
+      b.del(kEndpointPrefix + it->first);
+      it = impl_->endpoints.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  impl_->applications.erase(arn);
+  impl_->store.write(std::move(b), storage::Durability::kSync, std::move(done));
+  return base::Ok{};
+}
+
+Result<std::string> Engine::create_platform_endpoint(const std::string& application_arn,
+                                                     const std::string& token,
+                                                     const std::string& custom_user_data,
+                                                     const AttributeMap& attributes,
+                                                     storage::WriteCallback done) {
+  if (!is_application_arn(application_arn)) return invalid("PlatformApplicationArn");
+  if (token.empty()) return invalid("Token Reason: Token must not be empty");
+  if (auto ok = check_endpoint_attributes(attributes); !ok) return fail(ok.error());
+  AttributeMap attrs = attributes;
+  attrs["Token"] = token;
+  if (!custom_user_data.empty()) attrs["CustomUserData"] = custom_user_data;
+  if (!attrs.count("Enabled")) attrs["Enabled"] = "true";
+  attrs["Enabled"] = lower(attrs["Enabled"]);
+  std::unique_lock lock(impl_->mu);
+  auto app = impl_->applications.find(application_arn);
+  if (app == impl_->applications.end()) {
+    return error(Errc::kNotFound, "PlatformApplication does not exist");
+  }
+  for (const auto& [arn, ep] : impl_->endpoints) {
+    if (ep.application_arn != application_arn) continue;
+    auto t = ep.attributes.find("Token");
+    if (t == ep.attributes.end() || t->second != token) continue;
+    if (ep.attributes != attrs) {
+      return invalid("Token Reason: Endpoint " + arn +
+                     " already exists with the same Token, but different attributes.");
+    }
+    std::string existing = arn;
+    lock.unlock();
+    done(true);
+    return existing;
+  }
+  std::string arn = "arn:aws:sns:" + impl_->options.region + ":" + app->second.account +
+                    ":endpoint/" + app->second.platform + "/" + app->second.name + "/" +
+                    base::uuid4();
+  impl_->endpoints[arn] = {application_arn, attrs};
+  storage::WriteBatch b;
+  b.put(kEndpointPrefix + arn, endpoint_record(application_arn, attrs));
+  impl_->store.write(std::move(b), storage::Durability::kSync, std::move(done));
+  return arn;
+}
+
+Result<AttributeMap> Engine::get_endpoint_attributes(const std::string& arn) const {
+  if (!is_endpoint_arn(arn)) return invalid("EndpointArn");
+  std::shared_lock lock(impl_->mu);
+  auto it = impl_->endpoints.find(arn);
+  if (it == impl_->endpoints.end()) return error(Errc::kNotFound, "Endpoint does not exist");
+  return it->second.attributes;
+}
+
+Result<base::Ok> Engine::set_endpoint_attributes(const std::string& arn,
+                                                 const AttributeMap& attributes,
+                                                 storage::WriteCallback done) {
+  if (!is_endpoint_arn(arn)) return invalid("EndpointArn");
+  if (auto ok = check_endpoint_attributes(attributes); !ok) return fail(ok.error());
+  std::unique_lock lock(impl_->mu);
+  auto it = impl_->endpoints.find(arn);
+  if (it == impl_->endpoints.end()) return error(Errc::kNotFound, "Endpoint does not exist");
+  for (const auto& [k, v] : attributes) {
+    it->second.attributes[k] = k == "Enabled" ? lower(v) : v;
+  }
+  storage::WriteBatch b;
+  b.put(kEndpointPrefix + arn, endpoint_record(it->second.application_arn, it->second.attributes));
+  impl_->store.write(std::move(b), storage::Durability::kSync, std::move(done));
+  return base::Ok{};
+}
+
+Result<Page<PlatformResource>> Engine::list_endpoints_by_platform_application(
+    const std::string& application_arn, const std::string& next_token) const {
+  if (!is_application_arn(application_arn)) return invalid("PlatformApplicationArn");
+  std::shared_lock lock(impl_->mu);
+  if (!impl_->applications.count(application_arn)) {
+    return error(Errc::kNotFound, "PlatformApplication does not exist");
+  }
+  Page<PlatformResource> page;
+  auto& eps = impl_->endpoints;
+  auto it = next_token.empty() ? eps.begin() : eps.upper_bound(next_token);
+  for (; it != eps.end(); ++it) {
+    if (it->second.application_arn != application_arn) continue;
+    if (page.items.size() == static_cast<size_t>(std::max(1, impl_->options.endpoint_page_size))) {
+      page.next_token = page.items.back().arn;
+      break;
+    }
+    page.items.push_back({it->first, it->second.attributes});
+  }
+  return page;
+}
+
+Result<base::Ok> Engine::delete_endpoint(const std::string& arn, storage::WriteCallback done) {
+  if (!is_endpoint_arn(arn)) return invalid("EndpointArn");
+  std::unique_lock lock(impl_->mu);
+  impl_->endpoints.erase(arn);
+  storage::WriteBatch b;
+  b.del(kEndpointPrefix + arn);
+  impl_->store.write(std::move(b), storage::Durability::kSync, std::move(done));
+  return base::Ok{};
+}
+
+// --- outbox ---------------------------------------------------------------------------------
+
+std::vector<OutboxEntry> Engine::outbox(const std::string& phone_number,
+                                        const std::string& endpoint_arn) const {
+  std::lock_guard dlock(impl_->dmu);
+  std::vector<OutboxEntry> out;
+  for (const auto& e : impl_->outbox) {
+    if (!phone_number.empty() && (e.protocol != "sms" || e.destination != phone_number)) continue;
+    if (!endpoint_arn.empty() && (e.protocol != "application" || e.destination != endpoint_arn)) {
+      continue;
+    }
+    out.push_back(e);
+  }
+  return out;
+}
+
+void Engine::clear_outbox(storage::WriteCallback done) {
+  storage::WriteBatch b;
+  {
+    std::lock_guard dlock(impl_->dmu);
+    for (const auto& e : impl_->outbox) b.del(Impl::outbox_key(e.seq));
+    impl_->outbox.clear();
+  }
+  if (b.empty()) {
+    done(true);
+    return;
+  }
+  impl_->store.write(std::move(b), storage::Durability::kSync, std::move(done));
 }
 
 const std::string& Engine::signing_certificate_pem() const {

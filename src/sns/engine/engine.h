@@ -45,6 +45,8 @@ struct PublishRequest {
   MessageAttributes message_attributes;
   std::string message_group_id;
   std::string deduplication_id;
+  // Publish with PhoneNumber (topic_arn empty): one SMS to this E.164 number.
+  std::string phone_number;
 };
 
 struct PublishResult {
@@ -66,18 +68,47 @@ struct Page {
   std::string next_token;  // empty: last page
 };
 
-// An HTTP(S) delivery waiting to be made: a SubscriptionConfirmation or a Notification.
+// A delivery waiting to be made by api/: a SubscriptionConfirmation or a Notification.
+//   http, https:        POST `body` to the URL `endpoint`
+//   email, email-json:  mail `body` with `subject` to the address `endpoint` (SMTP relay)
+//   sms, application:   POST `body` (JSON: Protocol, Destination, Message, ...) to the SMS and
+//                       mobile push gateway URL `endpoint` (EngineOptions::gateway_url)
 struct Delivery {
   uint64_t id = 0;
-  std::string subscription_arn;
+  std::string protocol;          // as above
+  std::string subscription_arn;  // empty for a Publish to a phone number or platform endpoint
   std::string topic_arn;
-  std::string endpoint;      // the URL to POST to
+  std::string endpoint;      // the URL to POST to, or the mail address
   std::string message_type;  // "Notification" or "SubscriptionConfirmation"
   std::string message_id;
   std::string body;
   bool raw = false;  // RawMessageDelivery: the body is the message itself
   int attempts = 0;  // attempts made so far
   int64_t due_ms = 0;
+  std::string subject;      // email, email-json: the mail's Subject
+  std::string sender_name;  // email, email-json: the From display name (topic's DisplayName)
+};
+
+// An SMS or mobile push message Ferry would have handed to a phone or push network: kept in a
+// bounded outbox (newest EngineOptions::outbox_limit) that the admin endpoint lists.
+struct OutboxEntry {
+  uint64_t seq = 0;
+  int64_t timestamp_ms = 0;
+  std::string protocol;     // "sms" or "application"
+  std::string destination;  // E.164 phone number or platform endpoint ARN
+  std::string message;
+  std::string subject;
+  std::string message_id;
+  std::string topic_arn;         // empty for a direct publish
+  std::string subscription_arn;  // empty for a direct publish
+  std::string attributes_json;   // MessageAttributes as {"name":{"Type":..,"Value":..}}
+};
+
+// A mobile push platform application or endpoint, with its attributes as GetXAttributes
+// answers them (credentials are write-only).
+struct PlatformResource {
+  std::string arn;
+  AttributeMap attributes;
 };
 
 struct DeliveryStats {
@@ -85,6 +116,8 @@ struct DeliveryStats {
   uint64_t retried = 0;
   uint64_t dead_lettered = 0;  // moved to the subscription's RedrivePolicy queue
   uint64_t dropped = 0;        // retries exhausted and no dead-letter queue
+  uint64_t undeliverable = 0;  // matched a lambda or firehose subscription (not delivered)
+  uint64_t outboxed = 0;       // SMS and mobile push messages written to the outbox
 };
 
 struct EngineOptions {
@@ -98,6 +131,12 @@ struct EngineOptions {
   double retry_jitter = 0.1;
   // Path (under base_url) where the signing certificate is served.
   std::string signing_cert_path = "/SimpleNotificationService-ferry.pem";
+  // SMS and mobile push messages kept in the outbox (the oldest go first).
+  size_t outbox_limit = 10000;
+  // Where SMS and mobile push messages are also POSTed (JSON), if set.
+  std::string gateway_url;
+  int platform_application_page_size = 15;  // ListPlatformApplications
+  int endpoint_page_size = 100;             // ListEndpointsByPlatformApplication
 };
 
 class Engine {
@@ -178,17 +217,58 @@ class Engine {
   // Validates an E.164 number (kInvalidParameter); whether it is opted out (never).
   Result<bool> phone_number_opted_out(const std::string& phone_number) const;
 
+  // Mobile push -----------------------------------------------------------------------------
+  // Platforms ADM, APNS, APNS_SANDBOX, APNS_VOIP, APNS_VOIP_SANDBOX, BAIDU, GCM, MPNS, WNS.
+  // ARN arn:aws:sns:<region>:<account>:app/<platform>/<name>.
+  Result<std::string> create_platform_application(const std::string& account,
+                                                  const std::string& name,
+                                                  const std::string& platform,
+                                                  const AttributeMap& attributes,
+                                                  storage::WriteCallback done);
+  Result<AttributeMap> get_platform_application_attributes(const std::string& arn) const;
+  Result<base::Ok> set_platform_application_attributes(const std::string& arn,
+                                                       const AttributeMap& attributes,
+                                                       storage::WriteCallback done);
+  Result<Page<PlatformResource>> list_platform_applications(const std::string& account,
+                                                            const std::string& next_token) const;
+  // Deletes the application and its endpoints; a missing one is not an error.
+  Result<base::Ok> delete_platform_application(const std::string& arn, storage::WriteCallback done);
+  // Idempotent on the device token: the same token with the same attributes returns the
+  // existing endpoint's ARN. ARN ...:endpoint/<platform>/<application name>/<uuid>.
+  Result<std::string> create_platform_endpoint(const std::string& application_arn,
+                                               const std::string& token,
+                                               const std::string& custom_user_data,
+                                               const AttributeMap& attributes,
+                                               storage::WriteCallback done);
+  Result<AttributeMap> get_endpoint_attributes(const std::string& arn) const;
+  Result<base::Ok> set_endpoint_attributes(const std::string& arn, const AttributeMap& attributes,
+                                           storage::WriteCallback done);
+  Result<Page<PlatformResource>> list_endpoints_by_platform_application(
+      const std::string& application_arn, const std::string& next_token) const;
+  // A missing endpoint is not an error.
+  Result<base::Ok> delete_endpoint(const std::string& arn, storage::WriteCallback done);
+
+  // Outbox (SMS and mobile push) ------------------------------------------------------------
+  // Oldest first; empty filters match everything.
+  std::vector<OutboxEntry> outbox(const std::string& phone_number,
+                                  const std::string& endpoint_arn) const;
+  void clear_outbox(storage::WriteCallback done);
+
   // Publishing ----------------------------------------------------------------------------
-  // Validates the message, applies FIFO deduplication, and delivers to every confirmed SQS
-  // subscription whose filter policy matches. `done` runs once those deliveries are durable.
+  // Validates the message, applies FIFO deduplication, and delivers to every confirmed
+  // subscription whose filter policy matches: sqs at once; http/s, email and email-json as
+  // pending deliveries; sms and application into the outbox (and as gateway deliveries);
+  // lambda and firehose are counted as undeliverable. topic_arn may be a platform endpoint ARN
+  // (TargetArn), or empty with phone_number set. `done` runs once everything is durable.
   Result<PublishResult> publish(PublishRequest request, storage::WriteCallback done);
 
-  // HTTP(S) deliveries, made by api/ ------------------------------------------------------
+  // Deliveries (http/s, email, gateway), made by api/ -------------------------------------
   // Pending deliveries are persisted with the publish (or subscribe) that created them and
   // survive restarts. take_due_deliveries() hands out those due now (engine clock), each to one
   // caller until it reports delivery_succeeded() or delivery_failed(); a failure schedules the
   // next attempt from the DeliveryPolicy (subscription's, else topic's, else AWS's default for
-  // http/s), and after the last one moves the message to the RedrivePolicy queue or drops it.
+  // http/s; email, sms and application use AWS's fixed policy for customer-managed endpoints),
+  // and after the last one moves the message to the RedrivePolicy queue or drops it.
   std::vector<Delivery> take_due_deliveries(size_t max);
   // When the earliest delivery that is not in flight is due (ms since epoch), if any.
   std::optional<int64_t> next_delivery_ms() const;

@@ -5,6 +5,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 
 #include "base/clock.h"
@@ -23,7 +24,7 @@ class SnsEngineTest : public ::testing::Test {
 
   void restart() {
     engine_.reset();
-    EngineOptions options;
+    EngineOptions options = options_;
     options.retry_jitter = 0;  // exact retry times
     engine_ = std::make_unique<Engine>(store_, clock_, sqs_, options);
     engine_->recover();
@@ -72,6 +73,24 @@ class SnsEngineTest : public ::testing::Test {
     return r.ok() ? *r : std::vector<sqs::ReceivedMessage>{};
   }
 
+  // Runs an engine call taking a durability callback; expects success and the callback.
+  template <class Call>
+  auto sync(Call&& call) {
+    bool done = false;
+    auto r = call([&](bool ok) { done = ok; });
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+    EXPECT_TRUE(done);
+    return r;
+  }
+  std::string subscribe_as(const std::string& topic, const std::string& protocol,
+                           const std::string& endpoint) {
+    auto r = sync([&](auto done) {
+      return engine().subscribe(kAccount, topic, protocol, endpoint, {}, true, done);
+    });
+    return r.ok() ? *r : "";
+  }
+
+  EngineOptions options_;
   base::FakeClock clock_;
   storage::MemoryStore store_;
   sqs::Engine sqs_;
@@ -453,6 +472,52 @@ TEST_F(SnsEngineTest, HttpSubscriptionConfirmsThenDeliversWithRetriesAndDeadLett
   EXPECT_EQ(engine().delivery_stats().dead_lettered, 1u);
 }
 
+TEST_F(SnsEngineTest, ThrottlePolicyLimitsHttpNotificationsPerSecond) {
+  create_topic();
+  ASSERT_TRUE(
+      engine()
+          .set_topic_attributes(kTopicArn, "DeliveryPolicy",
+                                R"({"http":{"defaultThrottlePolicy":{"maxReceivesPerSecond":5}}})",
+                                [](bool) {})
+          .ok());
+  auto subscribe = [&](const std::string& endpoint, const std::string& policy) {
+    AttributeMap attrs;
+    if (!policy.empty()) attrs["DeliveryPolicy"] = policy;
+    auto arn = engine().subscribe(kAccount, kTopicArn, "http", endpoint, attrs, true, [](bool) {});
+    EXPECT_TRUE(arn.ok());
+    return *arn;
+  };
+  std::string slow =
+      subscribe("http://127.0.0.1:1/slow", R"({"throttlePolicy":{"maxReceivesPerSecond":2}})");
+  std::string topic_default = subscribe("http://127.0.0.1:1/default", "");
+  // Confirm both through their tokens.
+  for (const auto& d : engine().take_due_deliveries(10)) {
+    auto token = boost::json::parse(d.body).as_object().at("Token").as_string();
+    ASSERT_TRUE(engine().confirm_subscription(kTopicArn, std::string(token), [](bool) {}).ok());
+    engine().delivery_succeeded(d.id);
+  }
+  clock_.set_ms((clock_.now_ms() / 1000 + 1) * 1000);  // the start of a second
+  for (int i = 0; i < 8; ++i) {
+    PublishRequest req;
+    req.topic_arn = kTopicArn;
+    req.message = "m" + std::to_string(i);
+    ASSERT_TRUE(publish(req).ok());
+  }
+  auto count = [](const std::vector<Delivery>& ds, const std::string& arn) {
+    return std::count_if(ds.begin(), ds.end(),
+                         [&](const Delivery& d) { return d.subscription_arn == arn; });
+  };
+  auto first = engine().take_due_deliveries(100);
+  EXPECT_EQ(count(first, slow), 2);
+  EXPECT_EQ(count(first, topic_default), 5);
+  EXPECT_TRUE(engine().take_due_deliveries(100).empty());  // the rest wait for the next second
+  EXPECT_EQ(engine().next_delivery_ms(), clock_.now_ms() + 1000);
+  clock_.advance_ms(1000);
+  auto second = engine().take_due_deliveries(100);
+  EXPECT_EQ(count(second, slow), 2);
+  EXPECT_EQ(count(second, topic_default), 3);
+}
+
 TEST_F(SnsEngineTest, PendingHttpDeliveriesSurviveRestart) {
   create_topic();
   auto arn = engine().subscribe(kAccount, kTopicArn, "https", "https://example.com/x", {}, true,
@@ -481,6 +546,242 @@ TEST_F(SnsEngineTest, PendingHttpDeliveriesSurviveRestart) {
   restart();
   clock_.advance_s(3600);
   EXPECT_TRUE(engine().take_due_deliveries(10).empty());
+}
+
+// Email: the confirmation mail, confirming with its token, the notification's subject and text,
+// and AWS's fixed retry policy for customer-managed endpoints: 2 retries 10 s apart, 10 with
+// exponential backoff from 10 s to 600 s, 38 600 s apart, then the message is dropped.
+TEST_F(SnsEngineTest, EmailConfirmsAndRetriesOnTheCustomerManagedSchedule) {
+  std::string topic = create_topic("t", {{"DisplayName", "Alerts"}});
+  std::string sub = subscribe_as(topic, "email", "ops@example.com");
+  auto conf = engine().take_due_deliveries(10);
+  ASSERT_EQ(conf.size(), 1u);
+  EXPECT_EQ(conf[0].protocol, "email");
+  EXPECT_EQ(conf[0].endpoint, "ops@example.com");
+  EXPECT_EQ(conf[0].message_type, "SubscriptionConfirmation");
+  EXPECT_EQ(conf[0].subject, "AWS Notification - Subscription Confirmation");
+  EXPECT_EQ(conf[0].sender_name, "Alerts");
+  EXPECT_NE(conf[0].body.find("You have chosen to subscribe to the topic: \n" + topic),
+            std::string::npos);
+  size_t at = conf[0].body.find("Token=");
+  ASSERT_NE(at, std::string::npos);
+  std::string token = conf[0].body.substr(at + 6, 128);
+  engine().delivery_succeeded(conf[0].id);
+
+  // Pending: a publish delivers nothing yet.
+  PublishRequest req;
+  req.topic_arn = topic;
+  req.message = "disk full";
+  ASSERT_TRUE(publish(req).ok());
+  EXPECT_TRUE(engine().take_due_deliveries(10).empty());
+  (void)sync([&](auto done) { return engine().confirm_subscription(topic, token, done); });
+
+  req.message = R"({"default":"generic","email":"for mail","email-json":"for json"})";
+  req.message_structure = "json";
+  ASSERT_TRUE(publish(req).ok());
+  auto due = engine().take_due_deliveries(10);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].subject, "AWS Notification Message");
+  EXPECT_EQ(due[0].body.rfind("for mail\n\n--\n", 0), 0u) << due[0].body;
+  EXPECT_NE(due[0].body.find("Action=Unsubscribe"), std::string::npos);
+  uint64_t id = due[0].id;
+
+  std::vector<int64_t> delays;
+  for (int retry = 1; retry <= 50; ++retry) {
+    engine().delivery_failed(id, "SMTP 451");
+    auto next = engine().next_delivery_ms();
+    ASSERT_TRUE(next.has_value());
+    int64_t delay = *next - clock_.now_ms();
+    delays.push_back(delay);
+    clock_.advance_ms(delay);
+    due = engine().take_due_deliveries(10);
+    ASSERT_EQ(due.size(), 1u);
+    EXPECT_EQ(due[0].attempts, retry);
+  }
+  EXPECT_EQ(delays[0], 10'000);
+  EXPECT_EQ(delays[1], 10'000);
+  EXPECT_EQ(delays[2], 10'000);    // backoff starts at 10 s
+  EXPECT_EQ(delays[11], 600'000);  // and ends at 600 s
+  for (int i = 3; i < 12; ++i) EXPECT_GT(delays[i], delays[i - 1]) << i;
+  for (int i = 12; i < 50; ++i) EXPECT_EQ(delays[i], 600'000) << i;
+  engine().delivery_failed(id, "SMTP 451");  // the 51st attempt failed: policy exhausted
+  EXPECT_FALSE(engine().next_delivery_ms().has_value());
+  EXPECT_EQ(engine().delivery_stats().dropped, 1u);
+  EXPECT_EQ(engine().delivery_stats().retried, 50u);
+  (void)sub;
+}
+
+TEST_F(SnsEngineTest, EmailJsonGetsTheEnvelope) {
+  std::string topic = create_topic();
+  subscribe_as(topic, "email-json", "dev@example.com");
+  auto conf = engine().take_due_deliveries(10);
+  ASSERT_EQ(conf.size(), 1u);
+  auto doc = boost::json::parse(conf[0].body).as_object();
+  EXPECT_EQ(doc.at("Type").as_string(), "SubscriptionConfirmation");
+  std::string token(doc.at("Token").as_string());
+  (void)sync([&](auto done) { return engine().confirm_subscription(topic, token, done); });
+  PublishRequest req;
+  req.topic_arn = topic;
+  req.message = "hello";
+  req.subject = "Greeting";
+  ASSERT_TRUE(publish(req).ok());
+  auto due = engine().take_due_deliveries(10);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].protocol, "email-json");
+  EXPECT_EQ(due[0].subject, "Greeting");
+  auto env = boost::json::parse(due[0].body).as_object();
+  EXPECT_EQ(env.at("Message").as_string(), "hello");
+  EXPECT_EQ(env.at("Type").as_string(), "Notification");
+}
+
+TEST_F(SnsEngineTest, PhonePublishesFillABoundedDurableOutbox) {
+  options_.outbox_limit = 3;
+  restart();
+  PublishRequest bad;
+  bad.phone_number = "12345";  // no '+'
+  bad.message = "x";
+  EXPECT_FALSE(publish(bad).ok());
+  bad.phone_number = "+1234567890123456";  // 16 digits
+  EXPECT_FALSE(publish(bad).ok());
+  for (int i = 0; i < 5; ++i) {
+    PublishRequest req;
+    req.phone_number = i % 2 == 0 ? "+15550000001" : "+15550000002";
+    req.message = "code " + std::to_string(i);
+    ASSERT_TRUE(publish(req).ok());
+  }
+  auto all = engine().outbox("", "");
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].message, "code 2");
+  EXPECT_EQ(all[2].message, "code 4");
+  EXPECT_EQ(engine().outbox("+15550000002", "").size(), 1u);
+  EXPECT_TRUE(engine().take_due_deliveries(10).empty());  // no gateway configured
+  restart();
+  all = engine().outbox("", "");
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].message, "code 2");
+  PublishRequest req;
+  req.phone_number = "+15550000003";
+  req.message = "after restart";
+  ASSERT_TRUE(publish(req).ok());
+  all = engine().outbox("", "");
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[2].message, "after restart");
+  EXPECT_GT(all[2].seq, all[1].seq);
+  bool cleared = false;
+  engine().clear_outbox([&](bool ok) { cleared = ok; });
+  EXPECT_TRUE(cleared);
+  EXPECT_TRUE(engine().outbox("", "").empty());
+  restart();
+  EXPECT_TRUE(engine().outbox("", "").empty());
+}
+
+TEST_F(SnsEngineTest, PlatformApplicationsAndEndpoints) {
+  options_.gateway_url = "http://gateway.test/push";
+  options_.platform_application_page_size = 2;
+  restart();
+  auto create_app = [&](const std::string& name, const std::string& platform,
+                        const AttributeMap& attrs) {
+    bool done = false;
+    return engine().create_platform_application(kAccount, name, platform, attrs,
+                                                [&](bool ok) { done = ok; });
+  };
+  EXPECT_FALSE(create_app("a", "NOPE", {{"PlatformCredential", "k"}}).ok());
+  EXPECT_FALSE(create_app("a", "GCM", {}).ok());                              // no credential
+  EXPECT_FALSE(create_app("a", "APNS", {{"PlatformCredential", "k"}}).ok());  // no principal
+  EXPECT_FALSE(create_app("a b", "GCM", {{"PlatformCredential", "k"}}).ok());
+  auto app = create_app("app1", "GCM", {{"PlatformCredential", "secret"}});
+  ASSERT_TRUE(app.ok());
+  EXPECT_EQ(*app, "arn:aws:sns:us-east-1:123456789012:app/GCM/app1");
+  EXPECT_EQ(create_app("app1", "GCM", {{"PlatformCredential", "secret"}}).value(), *app);
+  EXPECT_FALSE(create_app("app1", "GCM", {{"PlatformCredential", "other"}}).ok());
+  ASSERT_TRUE(create_app("app2", "GCM", {{"PlatformCredential", "k"}}).ok());
+  ASSERT_TRUE(
+      create_app("app3", "APNS", {{"PlatformCredential", "k"}, {"PlatformPrincipal", "p"}}).ok());
+  auto attrs = engine().get_platform_application_attributes(*app);
+  ASSERT_TRUE(attrs.ok());
+  EXPECT_FALSE(attrs->count("PlatformCredential"));
+  EXPECT_EQ(attrs->at("Enabled"), "true");
+  auto page = engine().list_platform_applications(kAccount, "");
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->items.size(), 2u);
+  ASSERT_FALSE(page->next_token.empty());
+  auto page2 = engine().list_platform_applications(kAccount, page->next_token);
+  ASSERT_TRUE(page2.ok());
+  EXPECT_EQ(page2->items.size(), 1u);
+  EXPECT_TRUE(page2->next_token.empty());
+
+  auto ep = sync([&](auto done) {
+    return engine().create_platform_endpoint(*app, "device-1", "user 7", {}, done);
+  });
+  ASSERT_TRUE(ep.ok());
+  EXPECT_EQ(ep->rfind("arn:aws:sns:us-east-1:123456789012:endpoint/GCM/app1/", 0), 0u);
+  auto again = sync([&](auto done) {
+    return engine().create_platform_endpoint(*app, "device-1", "user 7", {}, done);
+  });
+  EXPECT_EQ(*again, *ep);
+  bool ignored = false;
+  EXPECT_FALSE(engine()
+                   .create_platform_endpoint(*app, "device-1", "someone else", {},
+                                             [&](bool ok) { ignored = ok; })
+                   .ok());
+  auto eattrs = engine().get_endpoint_attributes(*ep);
+  ASSERT_TRUE(eattrs.ok());
+  EXPECT_EQ(eattrs->at("Token"), "device-1");
+  EXPECT_EQ(eattrs->at("Enabled"), "true");
+  EXPECT_EQ(eattrs->at("CustomUserData"), "user 7");
+
+  PublishRequest req;
+  req.topic_arn = *ep;
+  req.message = R"({"default":"d","GCM":"{\"notification\":{\"title\":\"hi\"}}"})";
+  req.message_structure = "json";
+  auto published = publish(req);
+  ASSERT_TRUE(published.ok());
+  auto box = engine().outbox("", *ep);
+  ASSERT_EQ(box.size(), 1u);
+  EXPECT_EQ(box[0].protocol, "application");
+  EXPECT_EQ(box[0].message, R"({"notification":{"title":"hi"}})");
+  auto due = engine().take_due_deliveries(10);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].endpoint, "http://gateway.test/push");
+  auto body = boost::json::parse(due[0].body).as_object();
+  EXPECT_EQ(body.at("Destination").as_string(), *ep);
+  EXPECT_EQ(body.at("MessageId").as_string(), published->message_id);
+  engine().delivery_succeeded(due[0].id);
+
+  (void)sync([&](auto done) {
+    return engine().set_endpoint_attributes(*ep, {{"Enabled", "false"}}, done);
+  });
+  req.message = "x";
+  req.message_structure.clear();
+  auto disabled = publish(req);
+  ASSERT_FALSE(disabled.ok());
+  EXPECT_EQ(disabled.error().code, Errc::kEndpointDisabled);
+  EXPECT_FALSE(engine().set_endpoint_attributes(*ep, {{"Bogus", "1"}}, [](bool) {}).ok());
+
+  // A topic subscription to a disabled endpoint is skipped; to a phone number it is outboxed.
+  std::string topic = create_topic();
+  subscribe_as(topic, "application", *ep);
+  subscribe_as(topic, "sms", "+15550001111");
+  subscribe_as(topic, "lambda", "arn:aws:lambda:us-east-1:123456789012:function:f");
+  PublishRequest tp;
+  tp.topic_arn = topic;
+  tp.message = "to all";
+  ASSERT_TRUE(publish(tp).ok());
+  ASSERT_TRUE(publish(tp).ok());
+  EXPECT_EQ(engine().outbox("+15550001111", "").size(), 2u);
+  EXPECT_EQ(engine().outbox("", *ep).size(), 1u);
+  EXPECT_EQ(engine().delivery_stats().undeliverable, 2u);
+
+  restart();
+  EXPECT_TRUE(engine().get_endpoint_attributes(*ep).ok());
+  auto eps = engine().list_endpoints_by_platform_application(*app, "");
+  ASSERT_TRUE(eps.ok());
+  EXPECT_EQ(eps->items.size(), 1u);
+  (void)sync([&](auto done) { return engine().delete_platform_application(*app, done); });
+  EXPECT_EQ(engine().get_endpoint_attributes(*ep).error().code, Errc::kNotFound);
+  EXPECT_EQ(engine().list_endpoints_by_platform_application(*app, "").error().code,
+            Errc::kNotFound);
+  (void)ignored;
 }
 
 }  // namespace

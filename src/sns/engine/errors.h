@@ -12,7 +12,8 @@ enum class Errc {
   kInvalidParameter,       // InvalidParameter, with AWS's "Invalid parameter: ..." message
   kParameterValueInvalid,  // InvalidParameterValueException (message attributes)
   kTagLimitExceeded,
-  kInternal,  // storage failure
+  kEndpointDisabled,  // Publish to a platform endpoint with Enabled=false (EndpointDisabled)
+  kInternal,          // storage failure
 };
 
 using Error = base::CodedError<Errc>;

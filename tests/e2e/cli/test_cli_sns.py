@@ -81,6 +81,23 @@ class CliSnsTest(unittest.TestCase):
         self.assertIn("An error occurred (NotFound) when calling the GetTopicAttributes "
                       "operation: Topic does not exist", err)
 
+    def test_platform_application_and_endpoint(self):
+        name = f"cli-{uuid.uuid4().hex[:10]}"
+        app = self.aws("sns", "create-platform-application", "--name", name, "--platform", "GCM",
+                       "--attributes", "PlatformCredential=server-key")[0]["PlatformApplicationArn"]
+        self.assertTrue(app.endswith(f":app/GCM/{name}"), app)
+        apps = self.aws("sns", "list-platform-applications")[0]["PlatformApplications"]
+        self.assertIn(app, [a["PlatformApplicationArn"] for a in apps])
+        ep = self.aws("sns", "create-platform-endpoint", "--platform-application-arn", app,
+                      "--token", "device-token")[0]["EndpointArn"]
+        attrs = self.aws("sns", "get-endpoint-attributes", "--endpoint-arn", ep)[0]["Attributes"]
+        self.assertEqual(attrs["Enabled"], "true")
+        self.assertTrue(self.aws("sns", "publish", "--target-arn", ep, "--message",
+                                 "hello device")[0]["MessageId"])
+        self.aws("sns", "delete-platform-application", "--platform-application-arn", app)
+        _, err = self.aws("sns", "get-endpoint-attributes", "--endpoint-arn", ep, expect_rc=254)
+        self.assertIn("(NotFound)", err)
+
 
 if __name__ == "__main__":
     unittest.main()
