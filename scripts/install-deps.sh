@@ -9,7 +9,7 @@ packages=(
   librocksdb-dev libjemalloc-dev libssl-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev librabbitmq-dev
   clang clang-format libclang-rt-14-dev
-  awscli curl python3-aiosmtpd
+  awscli curl python3-aiosmtpd python3-cbor2
 )
 
 missing=()

@@ -1,5 +1,6 @@
 #include "aws/json_validate.h"
 
+#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -174,10 +175,12 @@ Result<base::Ok> check_structure_required(const Shape& shape, const json::object
     WirePath path = prefix.child(m.query_name());
     if (v == nullptr || v->is_null()) {
       if (m.required) {
+        std::string name = prefix.is_root() ? m.name : path.str();
+        std::string coral = name;
+        if (!coral.empty()) coral[0] = static_cast<char>(std::tolower(coral[0]));
         return base::fail(ProtocolError{kMissingParameter,
-                                        "The request must contain the parameter " +
-                                            (prefix.is_root() ? m.name : path.str()) + ".",
-                                        400, kMissingParameterType});
+                                        "The request must contain the parameter " + name + ".", 400,
+                                        kMissingParameterType, std::move(coral)});
       }
       continue;
     }

@@ -18,6 +18,9 @@ struct ProtocolError {
   // The full JSON protocol __type (e.g. "com.amazon.coral.service#SerializationException");
   // empty means "<service error namespace>#<code>".
   std::string json_type;
+  // A required member that is absent, as AWS's JSON-native services name it in their
+  // ValidationException ("streamName"); empty for other errors.
+  std::string missing_member{};
 };
 
 template <class T>

@@ -27,6 +27,14 @@ std::string json_type(const Service* service, const AwsError& e) {
   return std::string(service->error_namespace()) + "#" + e.code;
 }
 
+// JSON-native services (Kinesis) spell the member "Message" in Coral's SerializationException;
+// every other error, and every error of a Query-compatible service, uses "message".
+std::string_view message_key(const Service* service, const AwsError& e) {
+  bool json_native = service != nullptr && !service->model().aws_query_compatible() &&
+                     service->model().protocol() != "query";
+  return json_native && e.json_type == kSerializationExceptionType ? "Message" : "message";
+}
+
 http::Response finish(const http::Request& req, http::Response res, const std::string& request_id) {
   res.set("x-amzn-RequestId", request_id);
   res.keep_alive(req.keep_alive());
@@ -49,7 +57,7 @@ http::Response encode_error(const http::Request& req, Protocol protocol, const S
     res.set(bhttp::field::content_type, kCbor11);
     json::object body;
     body["__type"] = json_type(service, e);
-    if (!e.message.empty()) body["message"] = e.message;
+    if (!e.message.empty()) body[message_key(service, e)] = e.message;
     res.body() = cbor_encode(body);
   } else {
     res.set(bhttp::field::content_type, protocol == Protocol::kJson11 ? kJson11 : kJson10);
@@ -63,7 +71,7 @@ http::Response encode_error(const http::Request& req, Protocol protocol, const S
     }
     json::object body;
     body["__type"] = json_type(service, e);
-    if (!e.message.empty()) body["message"] = e.message;
+    if (!e.message.empty()) body[message_key(service, e)] = e.message;
     res.body() = json::serialize(body);
   }
   return finish(req, std::move(res), request_id);
@@ -196,7 +204,23 @@ boost::asio::awaitable<http::Response> Router::route(http::Request& req) {
     auto input = request.protocol == Protocol::kCbor11
                      ? decode_cbor_input(service->model(), *operation, req.body())
                      : parse_json_input(service->model(), *operation, req.body());
-    if (!input) co_return fail_with(from_protocol(input.error()));
+    if (!input) {
+      const ProtocolError& e = input.error();
+      // JSON-native services (Kinesis) report a missing member as Coral's validation error;
+      // Query-compatible ones (SQS) as MissingParameter.
+      if (!e.missing_member.empty() && !service->model().aws_query_compatible() &&
+          service->model().protocol() != "query") {
+        co_return fail_with(AwsError{"ValidationException",
+                                     "1 validation error detected: Value null at '" +
+                                         e.missing_member +
+                                         "' failed to satisfy constraint: Member must not be null",
+                                     400,
+                                     true,
+                                     {},
+                                     {}});
+      }
+      co_return fail_with(from_protocol(e));
+    }
     request.input = std::move(input.value());
   } else {
     request.protocol = Protocol::kQuery;

@@ -108,6 +108,8 @@ struct Engine::Stream {
   StreamInfo meta;  // shards kept in `meta.shards`, by index
   std::map<uint32_t, std::deque<Record>> records;
   int64_t updating_until_ms = 0;
+  int64_t creating_until_ms = 0;
+  std::vector<int64_t> scalings_ms;  // UpdateShardCount calls of the last 24 h, oldest first
   // Per-shard use in the current second, for the throughput limits (memory only).
   struct Usage {
     int64_t second = -1;
@@ -187,6 +189,10 @@ void Engine::persist(const Stream& st, storage::WriteBatch& batch) const {
   o["key"] = s.key_id;
   o["policy"] = s.policy;
   o["updating_until"] = st.updating_until_ms;
+  o["creating_until"] = st.creating_until_ms;
+  json::array scalings;
+  for (int64_t t : st.scalings_ms) scalings.emplace_back(t);
+  o["scalings"] = std::move(scalings);
   json::array metrics;
   for (const auto& m : s.shard_level_metrics) metrics.emplace_back(m);
   o["metrics"] = std::move(metrics);
@@ -311,6 +317,12 @@ Result<base::Ok> Engine::recover() {
     s.key_id = str("key");
     s.policy = str("policy");
     st->updating_until_ms = num(o, "updating_until");
+    st->creating_until_ms = num(o, "creating_until");
+    if (auto* a = o.if_contains("scalings"); a && a->is_array()) {
+      for (const auto& e : a->as_array()) {
+        if (e.is_int64()) st->scalings_ms.push_back(e.as_int64());
+      }
+    }
     if (auto* m = o.if_contains("metrics"); m && m->is_array()) {
       for (const auto& e : m->as_array()) s.shard_level_metrics.emplace_back(e.as_string());
     }
@@ -405,8 +417,23 @@ Result<Engine::Stream*> Engine::need_active(const std::string& account, const st
   return s;
 }
 
+Result<Engine::Stream*> Engine::need_created(const std::string& account, const std::string& name) {
+  auto s = need(account, name);
+  if (s && clock_.now_ms() < (*s)->creating_until_ms) {
+    return error(Errc::kResourceNotFound,
+                 "Stream " + name + " under account " + account + " not found.");
+  }
+  return s;
+}
+
 std::string Engine::status(const Stream& s) const {
-  return clock_.now_ms() < s.updating_until_ms ? "UPDATING" : "ACTIVE";
+  int64_t now = clock_.now_ms();
+  if (now < s.creating_until_ms) return "CREATING";
+  return now < s.updating_until_ms ? "UPDATING" : "ACTIVE";
+}
+
+bool Engine::throttled(const Stream& s) const {
+  return options_.enforce_throughput || options_.enforce_throughput_streams.contains(s.meta.name);
 }
 
 StreamInfo Engine::info(const Stream& s) const {
@@ -441,8 +468,8 @@ void Engine::trim(Stream& s) {
 
 // --- streams ---
 
-void Engine::add_shard(Stream& s, u128 start, u128 end, std::optional<uint32_t> parent,
-                       std::optional<uint32_t> adjacent, storage::WriteBatch& batch) {
+uint32_t Engine::add_shard(Stream& s, u128 start, u128 end, std::optional<uint32_t> parent,
+                           std::optional<uint32_t> adjacent, storage::WriteBatch& batch) {
   ShardInfo sh;
   sh.index = s.meta.shards.empty() ? 0 : s.meta.shards.back().index + 1;
   sh.id = shard_name(sh.index);
@@ -454,6 +481,7 @@ void Engine::add_shard(Stream& s, u128 start, u128 end, std::optional<uint32_t> 
   sh.created_ms = clock_.now_ms();
   s.records[sh.index];
   s.meta.shards.push_back(sh);
+  return sh.index;
 }
 
 void Engine::close_shard(Stream& s, uint32_t index) {
@@ -461,6 +489,7 @@ void Engine::close_shard(Stream& s, uint32_t index) {
   if (sh == nullptr || !sh->open()) return;
   sh->end_counter = counter_;  // larger than every record it holds, never handed out to it
   sh->closed_ms = clock_.now_ms();
+  wake_subscribers(s.meta.incarnation, {index});  // they send ChildShards and end
 }
 
 Result<base::Ok> Engine::create_stream(const std::string& account, const std::string& name,
@@ -500,6 +529,7 @@ Result<base::Ok> Engine::create_stream(const std::string& account, const std::st
   s.mode = mode;
   s.created_ms = clock_.now_ms();
   s.tags = tags;
+  st->creating_until_ms = s.created_ms + options_.create_delay_ms;
   for (int i = 0; i < n; ++i) {
     u128 start = even_split_start(static_cast<uint64_t>(i), static_cast<uint64_t>(n));
     u128 end = i + 1 == n
@@ -583,7 +613,7 @@ Result<PutOutput> Engine::place(Stream& s, const PutInput& input, storage::Write
   }
   for (auto& sh : s.meta.shards) {
     if (!sh.open() || hash < sh.start || hash > sh.end) continue;
-    if (options_.enforce_throughput) {
+    if (throttled(s)) {
       auto& u = s.use(sh.index, clock_.now_ms());
       auto size = static_cast<int64_t>(input.data.size() + input.partition_key.size());
       if (u.write_records + 1 > options_.shard_write_records_per_s ||
@@ -612,11 +642,12 @@ Result<PutOutput> Engine::place(Stream& s, const PutInput& input, storage::Write
 Result<PutOutput> Engine::put_record(const std::string& account, const std::string& name,
                                      const PutInput& input, Done done) {
   std::lock_guard lock(mu_);
-  auto s = need(account, name);
+  auto s = need_created(account, name);
   if (!s) return base::fail(s.error());
   storage::WriteBatch batch;
   auto out = place(**s, input, batch);
   if (!out) return out;
+  done = wake_after((*s)->meta.incarnation, {*shard_index_of(out->shard_id)}, std::move(done));
   commit(std::move(batch), std::move(done)).value();
   return out;
 }
@@ -625,7 +656,7 @@ Result<std::vector<PutOutput>> Engine::put_records(const std::string& account,
                                                    const std::string& name,
                                                    const std::vector<PutInput>& inputs, Done done) {
   std::lock_guard lock(mu_);
-  auto s = need(account, name);
+  auto s = need_created(account, name);
   if (!s) return base::fail(s.error());
   for (const auto& in : inputs) {
     if (in.explicit_hash_key && !parse_hash_key(*in.explicit_hash_key)) {
@@ -647,6 +678,11 @@ Result<std::vector<PutOutput>> Engine::put_records(const std::string& account,
     if (!r) return base::fail(r.error());  // cannot happen: checked above, shards cover the space
     out.push_back(std::move(r.value()));
   }
+  std::vector<uint32_t> touched;
+  for (const auto& o : out) {
+    if (auto index = shard_index_of(o.shard_id)) touched.push_back(*index);
+  }
+  done = wake_after((*s)->meta.incarnation, std::move(touched), std::move(done));
   commit(std::move(batch), std::move(done)).value();
   return out;
 }
@@ -670,7 +706,7 @@ Result<std::string> Engine::get_shard_iterator(const std::string& account, const
                                                const std::string& sequence_number,
                                                std::optional<int64_t> timestamp_ms) {
   std::lock_guard lock(mu_);
-  auto s = need(account, name);
+  auto s = need_created(account, name);
   if (!s) return base::fail(s.error());
   Stream& st = **s;
   ShardInfo* sh = st.shard(shard_id);
@@ -773,7 +809,7 @@ Result<GetRecordsOutput> Engine::get_records(const std::string& iterator, int li
                  "Shard " + shard_name(index) + " in " + st.who() + " does not exist");
   }
   Stream::Usage* usage = nullptr;
-  if (options_.enforce_throughput) {
+  if (throttled(st)) {
     usage = &st.use(index, now);
     if (usage->reads + 1 > options_.shard_reads_per_s ||
         usage->read_bytes >= options_.shard_read_bytes_per_s) {
@@ -998,6 +1034,20 @@ Result<int> Engine::update_shard_count(const std::string& account, const std::st
                  "Current open shard count: " +
                      std::to_string(open) + " Target shard count: " + std::to_string(target));
   }
+  if (target > options_.max_shards_per_stream && target > open) {
+    return error(Errc::kLimitExceeded,
+                 "UpdateShardCount cannot scale up to more than " +
+                     std::to_string(options_.max_shards_per_stream) +
+                     " shards in a stream. Current open shard count: " + std::to_string(open) +
+                     " Target shard count: " + std::to_string(target));
+  }
+  int64_t now = clock_.now_ms();
+  std::erase_if(st.scalings_ms, [&](int64_t t) { return t <= now - 24 * kHourMs; });
+  if (static_cast<int>(st.scalings_ms.size()) >= options_.max_scalings_per_day) {
+    return error(Errc::kLimitExceeded,
+                 "Exceeded the limit of " + std::to_string(options_.max_scalings_per_day) +
+                     " UpdateShardCount calls per rolling 24-hour period for " + st.who() + ".");
+  }
   int account_open = 0;
   for (const auto& [k, other] : streams_) {
     if (other->meta.account == account) account_open += static_cast<int>(other->meta.open_shards());
@@ -1005,33 +1055,61 @@ Result<int> Engine::update_shard_count(const std::string& account, const std::st
   if (target - open + account_open > options_.shard_limit) {
     return error(Errc::kLimitExceeded, "This request would exceed the shard limit.");
   }
-  std::vector<ShardInfo> old;
-  for (const auto& sh : st.meta.shards) {
-    if (sh.open()) old.push_back(sh);
-  }
-  std::sort(old.begin(), old.end(),
-            [](const ShardInfo& x, const ShardInfo& y) { return x.start < y.start; });
-  for (const auto& sh : old) close_shard(st, sh.index);
   storage::WriteBatch batch;
-  for (int i = 0; i < target; ++i) {
-    u128 start = even_split_start(static_cast<uint64_t>(i), static_cast<uint64_t>(target));
-    u128 end =
-        i + 1 == target
-            ? kMaxHashKey
-            : even_split_start(static_cast<uint64_t>(i + 1), static_cast<uint64_t>(target)) - 1;
-    std::vector<uint32_t> parents;
-    for (const auto& o : old) {
-      if (o.start <= end && o.end >= start) parents.push_back(o.index);
-    }
-    std::optional<uint32_t> p, adj;
-    if (!parents.empty()) p = parents[0];
-    if (parents.size() > 1) adj = parents[1];
-    add_shard(st, start, end, p, adj, batch);
-  }
-  st.updating_until_ms = clock_.now_ms() + options_.reshard_delay_ms;
+  reshape_uniformly(st, target, batch);
+  st.scalings_ms.push_back(now);
+  st.updating_until_ms = now + options_.reshard_delay_ms;
   persist(st, batch);
   commit(std::move(batch), std::move(done)).value();
   return open;
+}
+
+// Reaches the even layout of `target` shards the way AWS does, by splits and merges of
+// individual shards, so that every shard keeps at most two parents and a consumer following
+// ChildShards sees each hash key's records in order. Phase 1 splits every open shard at each
+// target boundary inside it; phase 2 merges, left to right, the pieces that fall in one target
+// shard. Intermediate shards are created and closed at once: they hold no records.
+void Engine::reshape_uniformly(Stream& st, int target, storage::WriteBatch& batch) {
+  auto target_start = [&](int i) {
+    return even_split_start(static_cast<uint64_t>(i), static_cast<uint64_t>(target));
+  };
+  struct Piece {
+    uint32_t index;
+    u128 start, end;
+  };
+  std::vector<Piece> open;
+  for (const auto& sh : st.meta.shards) {
+    if (sh.open()) open.push_back({sh.index, sh.start, sh.end});
+  }
+  std::sort(open.begin(), open.end(),
+            [](const Piece& x, const Piece& y) { return x.start < y.start; });
+
+  std::vector<Piece> pieces;
+  for (Piece p : open) {
+    for (int i = 1; i < target; ++i) {
+      u128 cut = target_start(i);
+      if (cut <= p.start || cut > p.end) continue;
+      close_shard(st, p.index);
+      uint32_t left = add_shard(st, p.start, cut - 1, p.index, std::nullopt, batch);
+      uint32_t right = add_shard(st, cut, p.end, p.index, std::nullopt, batch);
+      pieces.push_back({left, p.start, cut - 1});
+      p = {right, cut, p.end};
+    }
+    pieces.push_back(p);
+  }
+
+  size_t next = 0;
+  for (int i = 0; i < target; ++i) {
+    u128 end = i + 1 == target ? kMaxHashKey : target_start(i + 1) - 1;
+    Piece merged = pieces[next++];
+    while (next < pieces.size() && pieces[next].end <= end) {
+      const Piece& p = pieces[next++];
+      close_shard(st, merged.index);
+      close_shard(st, p.index);
+      merged = {add_shard(st, merged.start, p.end, merged.index, p.index, batch), merged.start,
+                p.end};
+    }
+  }
 }
 
 Result<base::Ok> Engine::update_stream_mode(const std::string& account, const std::string& name,
@@ -1153,6 +1231,163 @@ Result<base::Ok> Engine::set_policy(const std::string& account, const std::strin
   storage::WriteBatch batch;
   persist(**s, batch);
   return commit(std::move(batch), std::move(done));
+}
+
+// --- enhanced fan-out (SubscribeToShard) ---
+
+Done Engine::wake_after(uint64_t incarnation, std::vector<uint32_t> shards, Done done) {
+  {
+    std::lock_guard lock(sub_mu_);
+    if (subscribers_.empty()) return done;
+  }
+  return [this, incarnation, shards = std::move(shards), done = std::move(done)](bool ok) {
+    if (done) done(ok);
+    if (ok) wake_subscribers(incarnation, shards);
+  };
+}
+
+void Engine::wake_subscribers(uint64_t incarnation, const std::vector<uint32_t>& shards) {
+  std::lock_guard lock(sub_mu_);
+  for (auto& [id, sub] : subscribers_) {
+    if (sub.incarnation != incarnation) continue;
+    if (std::find(shards.begin(), shards.end(), sub.shard) != shards.end()) sub.wake();
+  }
+}
+
+Result<Engine::Subscription> Engine::subscribe(const SubscribeInput& input,
+                                               std::function<void()> wake) {
+  auto slash = input.consumer_arn.find("/consumer/");
+  auto stream = slash == std::string::npos
+                    ? std::nullopt
+                    : parse_stream_arn(std::string_view(input.consumer_arn).substr(0, slash));
+  if (!stream) {
+    return error(Errc::kInvalidArgument, "Invalid ConsumerARN " + input.consumer_arn + ".");
+  }
+  // The starting position, resolved as GetShardIterator does (it checks the shard and the
+  // sequence number); the iterator's fields are read back below.
+  auto iterator = get_shard_iterator(stream->first, stream->second, input.shard_id, input.type,
+                                     input.sequence_number, input.timestamp_ms);
+  if (!iterator) return base::fail(iterator.error());
+  auto raw = base::base64_decode(iterator.value());
+  if (!raw || raw->size() != 45) return error(Errc::kInternal, "bad iterator");
+  uint64_t incarnation = get_be(*raw, 1, 8);
+  auto shard = static_cast<uint32_t>(get_be(*raw, 9, 4));
+  uint64_t position = get_be(*raw, 13, 8);
+
+  std::lock_guard lock(mu_);
+  auto it = by_incarnation_.find(incarnation);
+  const Stream* st = it == by_incarnation_.end() ? nullptr : it->second;
+  bool registered =
+      st != nullptr && std::any_of(st->meta.consumers.begin(), st->meta.consumers.end(),
+                                   [&](const auto& c) { return c.arn == input.consumer_arn; });
+  if (!registered) {
+    return error(Errc::kResourceNotFound, "Consumer " + input.consumer_arn + " not found.");
+  }
+  int64_t now = clock_.now_ms();
+  std::lock_guard sub_lock(sub_mu_);
+  for (auto& [id, sub] : subscribers_) {
+    if (sub.taken_over || sub.consumer_arn != input.consumer_arn || sub.shard != shard ||
+        sub.incarnation != incarnation) {
+      continue;
+    }
+    if (now - sub.started_ms < options_.subscription_takeover_ms) {
+      return error(Errc::kResourceInUse,
+                   "Another active subscription exists for this consumer: " + input.consumer_arn +
+                       " on shard " + input.shard_id + ".");
+    }
+    sub.taken_over = true;
+    sub.wake();
+  }
+  uint64_t id = next_subscription_++;
+  Subscriber& sub = subscribers_[id];
+  sub.consumer_arn = input.consumer_arn;
+  sub.incarnation = incarnation;
+  sub.shard = shard;
+  sub.position = position;
+  sub.started_ms = now;
+  sub.expires_ms = now + options_.subscription_ms;
+  sub.wake = std::move(wake);
+  return Subscription{id, sub.expires_ms};
+}
+
+Result<Engine::SubscriptionEvent> Engine::read_subscription(uint64_t id) {
+  constexpr size_t kMaxEventRecords = 10000;
+  constexpr size_t kMaxEventBytes = 2 * 1024 * 1024;
+  std::lock_guard lock(mu_);
+  std::lock_guard sub_lock(sub_mu_);
+  auto found = subscribers_.find(id);
+  if (found == subscribers_.end()) return error(Errc::kInternal, "no such subscription");
+  Subscriber& sub = found->second;
+  if (sub.taken_over) {
+    return error(Errc::kResourceInUse, "Another subscription for consumer " + sub.consumer_arn +
+                                           " and " + shard_name(sub.shard) +
+                                           " has taken over this one.");
+  }
+  auto it = by_incarnation_.find(sub.incarnation);
+  Stream* st = it == by_incarnation_.end() ? nullptr : it->second;
+  bool registered =
+      st != nullptr && std::any_of(st->meta.consumers.begin(), st->meta.consumers.end(),
+                                   [&](const auto& c) { return c.arn == sub.consumer_arn; });
+  if (!registered) {
+    return error(Errc::kResourceNotFound, "Consumer " + sub.consumer_arn + " not found.");
+  }
+  trim(*st);
+  ShardInfo* sh = st->shard(sub.shard);
+  if (sh == nullptr) {
+    return error(Errc::kResourceNotFound,
+                 "Shard " + shard_name(sub.shard) + " in " + st->who() + " does not exist");
+  }
+  int64_t now = clock_.now_ms();
+  const auto& dq = st->records[sub.shard];
+  auto pos = std::lower_bound(dq.begin(), dq.end(), sub.position,
+                              [](const Record& r, uint64_t p) { return r.counter < p; });
+  SubscriptionEvent out;
+  size_t bytes = 0;
+  for (; pos != dq.end() && out.records.size() < kMaxEventRecords; ++pos) {
+    size_t size = pos->size + pos->partition_key.size();
+    if (!out.records.empty() && bytes + size > kMaxEventBytes) break;
+    bytes += size;
+    std::string data;
+    if (pos->cached) {
+      data = pos->data;
+    } else if (auto stored = store_.get(record_key(sub.incarnation, sub.shard, pos->counter))) {
+      auto rec = decode_record(*stored, pos->counter);
+      if (!rec) return error(Errc::kInternal, "a record in the store is corrupt");
+      data = std::move(rec->data);
+    } else {
+      return error(Errc::kInternal, "a record is missing from the store");
+    }
+    out.records.push_back({format_sequence(pos->counter, sub.shard, sub.incarnation),
+                           pos->arrival_ms, pos->partition_key, std::move(data)});
+    sub.position = pos->counter + 1;
+  }
+  if (pos != dq.end()) {
+    out.millis_behind_latest = std::max<int64_t>(0, now - pos->arrival_ms);
+    out.more = true;
+  }
+  if (!sh->open() && pos == dq.end() && out.records.empty()) {
+    for (const auto& child : st->meta.shards) {
+      if (child.parent == sub.shard || child.adjacent_parent == sub.shard) {
+        ChildShard c{child.id, {}, child.start, child.end};
+        if (child.parent) c.parent_shards.push_back(shard_name(*child.parent));
+        if (child.adjacent_parent) c.parent_shards.push_back(shard_name(*child.adjacent_parent));
+        out.child_shards.push_back(std::move(c));
+      }
+    }
+    out.shard_ended = true;
+    return out;
+  }
+  if (!sh->open() && pos == dq.end()) out.more = true;  // the next read sends ChildShards
+  // Where a new subscription AFTER_SEQUENCE_NUMBER would resume, even when nothing was read.
+  uint64_t last = sub.position > sh->start_counter ? sub.position - 1 : sh->start_counter;
+  out.continuation = format_sequence(last, sub.shard, sub.incarnation);
+  out.expired = now >= sub.expires_ms;
+  return out;
+}
+
+void Engine::unsubscribe(uint64_t id) {
+  std::lock_guard lock(sub_mu_);
+  subscribers_.erase(id);
 }
 
 }  // namespace ferry::kinesis

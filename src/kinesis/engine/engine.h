@@ -10,10 +10,12 @@
 // the mutex, with an in-memory store: it must not call back into the engine.
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -32,8 +34,16 @@ struct EngineOptions {
   int shard_limit = 20000;            // open shards per account (DescribeLimits ShardLimit)
   int on_demand_stream_limit = 50;    // ON_DEMAND streams per account
   int64_t reshard_delay_ms = 0;       // UPDATING lasts this long after a reshard
+  int64_t create_delay_ms = 0;        // CREATING lasts this long after CreateStream
+  int max_scalings_per_day = 10;      // UpdateShardCount calls per stream per rolling 24 h
+  int max_shards_per_stream = 10000;  // UpdateShardCount does not scale above this
   int64_t iterator_ttl_ms = 300'000;  // shard iterators expire after 5 minutes
   int max_consumers = 20;             // registered consumers per stream
+
+  // SubscribeToShard: a subscription lasts this long; a second one for the same consumer and
+  // shard sooner than the takeover time after the first is ResourceInUseException.
+  int64_t subscription_ms = 300'000;
+  int64_t subscription_takeover_ms = 5'000;
   // Record data kept in memory across all streams (newest first); older data is read back from
   // the store by GetRecords.
   size_t record_cache_bytes = 256 * 1024 * 1024;
@@ -41,6 +51,8 @@ struct EngineOptions {
   // second, at most 5 GetRecords calls and 2 MiB read per second
   // (ProvisionedThroughputExceededException beyond).
   bool enforce_throughput = false;
+  // Streams (by name, in any account) whose limits are enforced when enforce_throughput is off.
+  std::set<std::string> enforce_throughput_streams{};
   int64_t shard_write_bytes_per_s = 1024 * 1024;
   int64_t shard_write_records_per_s = 1000;
   int64_t shard_read_bytes_per_s = 2 * 1024 * 1024;
@@ -214,21 +226,60 @@ class Engine {
   };
   Counts counts(const std::string& account);
 
+  // --- enhanced fan-out (SubscribeToShard) ---
+  // A subscription of a registered consumer to one shard: the API reads it whenever `wake` says
+  // something may have changed. `wake` is called from any thread (the store's commit thread
+  // after a put is durable, or under the engine mutex when a shard closes or a subscription is
+  // taken over): it must only post.
+  struct SubscribeInput {
+    std::string consumer_arn;
+    std::string shard_id;
+    IteratorType type = IteratorType::kLatest;
+    std::string sequence_number;
+    std::optional<int64_t> timestamp_ms;
+  };
+  struct Subscription {
+    uint64_t id = 0;
+    int64_t expires_ms = 0;  // subscribe time + EngineOptions::subscription_ms
+  };
+  struct SubscriptionEvent {
+    std::vector<ReadRecord> records;
+    std::optional<std::string> continuation;  // absent at the end of a closed shard
+    int64_t millis_behind_latest = 0;
+    std::vector<ChildShard> child_shards;  // set at the end of a closed shard
+    bool shard_ended = false;              // the subscription is over: the shard is closed
+    bool expired = false;                  // the subscription is over: its time is up
+    bool more = false;                     // more records can be read at once
+  };
+  // ResourceNotFound: no such consumer (the ARN must match, creation time included) or shard.
+  // ResourceInUse: the same consumer and shard were subscribed less than
+  // EngineOptions::subscription_takeover_ms ago; later, the new subscription takes over and the
+  // old one's next read fails with ResourceInUse.
+  Result<Subscription> subscribe(const SubscribeInput& input, std::function<void()> wake);
+  // The records after the subscription's position (at most 10,000 and about 2 MiB), advancing it.
+  Result<SubscriptionEvent> read_subscription(uint64_t id);
+  void unsubscribe(uint64_t id);
+
   struct Stream;
 
  private:
   Stream* find(const std::string& account, const std::string& name);
   Result<Stream*> need(const std::string& account, const std::string& name);
   Result<Stream*> need_active(const std::string& account, const std::string& name);
+  // A stream that takes records and iterators: not CREATING (AWS answers not found then).
+  Result<Stream*> need_created(const std::string& account, const std::string& name);
+  bool throttled(const Stream& s) const;
   StreamInfo info(const Stream& s) const;
   std::string status(const Stream& s) const;
   void persist(const Stream& s, storage::WriteBatch& batch) const;
   uint64_t next_counter(storage::WriteBatch& batch);
   void trim(Stream& s);
   Result<PutOutput> place(Stream& s, const PutInput& input, storage::WriteBatch& batch);
-  void add_shard(Stream& s, u128 start, u128 end, std::optional<uint32_t> parent,
-                 std::optional<uint32_t> adjacent, storage::WriteBatch& batch);
+  // The new shard's index.
+  uint32_t add_shard(Stream& s, u128 start, u128 end, std::optional<uint32_t> parent,
+                     std::optional<uint32_t> adjacent, storage::WriteBatch& batch);
   void close_shard(Stream& s, uint32_t index);
+  void reshape_uniformly(Stream& s, int target, storage::WriteBatch& batch);
   std::string make_iterator(uint64_t incarnation, uint32_t shard, uint64_t position) const;
   Result<base::Ok> commit(storage::WriteBatch batch, Done done);
   void cache_added(uint64_t incarnation, uint32_t shard, const Record& r);
@@ -251,6 +302,24 @@ class Engine {
   };
   size_t cached_bytes_ = 0;
   std::deque<CacheEntry> cache_order_;  // cached records, oldest first (may hold stale entries)
+
+  // Enhanced fan-out: subscriptions under their own mutex (taken after mu_, never before it),
+  // because put completions wake them from the store's commit thread, possibly under mu_.
+  struct Subscriber {
+    std::string consumer_arn;
+    uint64_t incarnation = 0;
+    uint32_t shard = 0;
+    uint64_t position = 0;  // next counter to read
+    int64_t started_ms = 0;
+    int64_t expires_ms = 0;
+    bool taken_over = false;
+    std::function<void()> wake;
+  };
+  Done wake_after(uint64_t incarnation, std::vector<uint32_t> shards, Done done);
+  void wake_subscribers(uint64_t incarnation, const std::vector<uint32_t>& shards);
+  std::mutex sub_mu_;
+  uint64_t next_subscription_ = 1;
+  std::map<uint64_t, Subscriber> subscribers_;
 };
 
 }  // namespace ferry::kinesis

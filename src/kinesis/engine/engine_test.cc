@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <set>
+
 #include "base/crypto.h"
 #include "storage/memory_store.h"
 
@@ -287,6 +290,151 @@ TEST_F(EngineTest, UpdateShardCountRulesAndUpdatingStatus) {
   EXPECT_EQ(info.status, "ACTIVE");
   EXPECT_EQ(info.open_shards(), 3u);
   EXPECT_EQ(engine_->update_shard_count(kAcct, "s", 1, nullptr).error().code, Errc::kLimitExceeded);
+}
+
+// Reads a stream the way the KCL does: a shard once all its parents are read to their end,
+// each from TRIM_HORIZON to the end of a closed shard (or the tip of an open one). Returns the
+// records' data in reading order.
+std::vector<std::string> read_by_lineage(Engine& engine, const std::string& name) {
+  auto info = engine.describe(kAcct, name).value();
+  std::set<std::string> done;
+  std::vector<std::string> out;
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (const auto& sh : info.shards) {
+      if (done.contains(sh.id)) continue;
+      if ((sh.parent && !done.contains(info.shard_id(*sh.parent))) ||
+          (sh.adjacent_parent && !done.contains(info.shard_id(*sh.adjacent_parent)))) {
+        continue;
+      }
+      auto it =
+          engine.get_shard_iterator(kAcct, name, sh.id, IteratorType::kTrimHorizon, "", {}).value();
+      for (;;) {
+        auto page = engine.get_records(it, 10000).value();
+        for (const auto& r : page.records) out.push_back(r.data);
+        if (!page.next_iterator) {
+          // The children named at the end are exactly the shards naming this one as a parent.
+          std::set<std::string> named, expected;
+          for (const auto& c : page.child_shards) named.insert(c.shard_id);
+          for (const auto& other : info.shards) {
+            if (other.parent == sh.index || other.adjacent_parent == sh.index) {
+              expected.insert(other.id);
+            }
+          }
+          EXPECT_EQ(named, expected) << sh.id;
+          break;
+        }
+        if (page.records.empty()) break;  // tip of an open shard
+        it = *page.next_iterator;
+      }
+      done.insert(sh.id);
+      progress = true;
+    }
+  }
+  EXPECT_EQ(done.size(), info.shards.size());
+  return out;
+}
+
+TEST_F(EngineTest, UpdateShardCountSplitsAndMergesIntoAnEvenLayout) {
+  const std::vector<std::pair<int, int>> changes = {{1, 2}, {2, 3}, {3, 5}, {5, 3}, {4, 3},
+                                                    {3, 2}, {2, 1}, {4, 7}, {7, 4}, {6, 6}};
+  for (auto [from, to] : changes) {
+    SCOPED_TRACE(std::to_string(from) + " -> " + std::to_string(to));
+    std::string name = "s" + std::to_string(from) + "-" + std::to_string(to);
+    create(name, from);
+    // Each key gets a numbered record before and after the change.
+    for (int round = 0; round < 2; ++round) {
+      for (int k = 0; k < 40; ++k) {
+        put(name, "key" + std::to_string(k), std::to_string(k) + ":" + std::to_string(round));
+      }
+      if (round == 0) {
+        auto r = engine_->update_shard_count(kAcct, name, to, nullptr);
+        ASSERT_TRUE(r.ok()) << r.error().message;
+        EXPECT_EQ(r.value(), from);
+      }
+    }
+    auto info = engine_->describe(kAcct, name).value();
+    std::vector<ShardInfo> open;
+    for (const auto& sh : info.shards) {
+      if (sh.open()) open.push_back(sh);
+      // A split's children partition their parent; a merge's child is its two parents.
+      if (sh.parent && !sh.adjacent_parent) {
+        const ShardInfo* p = nullptr;
+        for (const auto& x : info.shards) {
+          if (x.index == *sh.parent) p = &x;
+        }
+        ASSERT_NE(p, nullptr);
+        EXPECT_TRUE(sh.start >= p->start && sh.end <= p->end);
+      }
+    }
+    std::sort(open.begin(), open.end(),
+              [](const ShardInfo& a, const ShardInfo& b) { return a.start < b.start; });
+    ASSERT_EQ(open.size(), static_cast<size_t>(to));
+    for (int i = 0; i < to; ++i) {
+      EXPECT_EQ(open[i].start, even_split_start(i, to));
+      EXPECT_EQ(open[i].end, i + 1 == to ? kMaxHashKey : even_split_start(i + 1, to) - 1);
+    }
+    // Following the lineage reads every record once, each key's records in order.
+    auto read = read_by_lineage(*engine_, name);
+    EXPECT_EQ(read.size(), 80u);
+    std::map<std::string, int> last_round;
+    std::set<std::string> seen;
+    for (const auto& data : read) {
+      EXPECT_TRUE(seen.insert(data).second) << "read twice: " << data;
+      auto key = data.substr(0, data.find(':'));
+      int round = std::stoi(data.substr(data.find(':') + 1));
+      auto [it, fresh] = last_round.emplace(key, round);
+      if (!fresh) {
+        EXPECT_LT(it->second, round) << key;
+        it->second = round;
+      }
+    }
+  }
+}
+
+TEST_F(EngineTest, UpdateShardCountIsLimitedPerRolling24Hours) {
+  create("s", 1);
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(engine_->update_shard_count(kAcct, "s", i % 2 == 0 ? 2 : 1, nullptr).ok()) << i;
+    clock_.advance_ms(60'000);
+  }
+  auto over = engine_->update_shard_count(kAcct, "s", 2, nullptr);
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.error().code, Errc::kLimitExceeded);
+  reopen();  // the count survives a restart
+  EXPECT_EQ(engine_->update_shard_count(kAcct, "s", 2, nullptr).error().code, Errc::kLimitExceeded);
+  clock_.advance_ms(24 * 3'600'000 - 10 * 60'000 + 1);  // the first call leaves the window
+  EXPECT_TRUE(engine_->update_shard_count(kAcct, "s", 2, nullptr).ok());
+}
+
+TEST_F(EngineTest, StreamsAreCreatingForTheConfiguredDelay) {
+  engine_ = std::make_unique<Engine>(store_, clock_, EngineOptions{.create_delay_ms = 500});
+  ASSERT_TRUE(engine_->recover().ok());
+  create("s", 1);
+  EXPECT_EQ(engine_->describe(kAcct, "s").value().status, "CREATING");
+  auto put_early = engine_->put_record(kAcct, "s", {"k", "x", std::nullopt}, nullptr);
+  ASSERT_FALSE(put_early.ok());
+  EXPECT_EQ(put_early.error().code, Errc::kResourceNotFound);
+  EXPECT_EQ(engine_->update_shard_count(kAcct, "s", 2, nullptr).error().code, Errc::kResourceInUse);
+  clock_.advance_ms(500);
+  EXPECT_EQ(engine_->describe(kAcct, "s").value().status, "ACTIVE");
+  put("s", "k", "x");
+}
+
+TEST_F(EngineTest, ThroughputLimitsForNamedStreamsOnly) {
+  EngineOptions options;
+  options.enforce_throughput_streams = {"limited"};
+  options.shard_write_records_per_s = 2;
+  engine_ = std::make_unique<Engine>(store_, clock_, options);
+  ASSERT_TRUE(engine_->recover().ok());
+  create("limited", 1);
+  create("free", 1);
+  clock_.set_ms((clock_.now_ms() / 1000 + 1) * 1000);
+  for (int i = 0; i < 5; ++i) put("free", "k", "x");
+  put("limited", "k", "x");
+  put("limited", "k", "x");
+  EXPECT_EQ(engine_->put_record(kAcct, "limited", {"k", "x", std::nullopt}, nullptr).error().code,
+            Errc::kThroughputExceeded);
 }
 
 TEST_F(EngineTest, ConsumersAndDeleteEnforcement) {
