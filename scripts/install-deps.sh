@@ -7,7 +7,7 @@ packages=(
   g++ cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   librocksdb-dev libjemalloc-dev libssl-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
-  libgtest-dev libgmock-dev libbenchmark-dev librabbitmq-dev
+  libgtest-dev libgmock-dev libbenchmark-dev librabbitmq-dev libnghttp2-dev
   clang clang-format libclang-rt-14-dev
   awscli curl python3-aiosmtpd python3-cbor2
 )

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "aws/cbor.h"
+#include "aws/event_stream.h"
 #include "aws/json_validate.h"
 #include "aws/model.h"
 #include "aws/query.h"
@@ -110,6 +111,25 @@ AwsError from_protocol(const ProtocolError& e) {
   return AwsError{e.code, e.message, e.http_status, e.http_status < 500, {}, e.json_type};
 }
 
+// An event-stream answer: 200 with application/vnd.amazon.eventstream, the action's result as
+// the initial-response event (JSON payload; CBOR clients get JSON events too), then the events
+// the service writes.
+http::Reply event_stream_reply(const http::Request& req, AwsRequest& request,
+                               const json::object& initial) {
+  http::Response head{bhttp::status::ok, req.version()};
+  head.set(bhttp::field::server, "ferry");
+  head.set(bhttp::field::content_type, "application/vnd.amazon.eventstream");
+  head.set("x-amzn-RequestId", request.request_id);
+  std::string first =
+      encode_event("initial-response", "application/json", json::serialize(initial));
+  http::BodyProducer events = std::move(request.event_stream);
+  return http::Reply(std::move(head),
+                     [first = std::move(first), events = std::move(events)](
+                         http::BodyWriter& writer) -> boost::asio::awaitable<void> {
+                       if (co_await writer.write(first)) co_await events(writer);
+                     });
+}
+
 }  // namespace
 
 void Router::add(std::string name, Service& service) {
@@ -150,7 +170,7 @@ Service* Router::for_query(const Caller& caller, std::string_view version, std::
   return services_.empty() ? nullptr : services_.front().service;
 }
 
-boost::asio::awaitable<http::Response> Router::route(http::Request& req) {
+boost::asio::awaitable<http::Reply> Router::route(http::Request& req) {
   auto started = std::chrono::steady_clock::now();
   AwsRequest request;
   request.request_id = base::uuid4();
@@ -259,6 +279,7 @@ boost::asio::awaitable<http::Response> Router::route(http::Request& req) {
 
   ActionResult result = co_await service->handle(request);
   if (!result.ok()) co_return fail_with(result.error());
+  if (request.event_stream) co_return event_stream_reply(req, request, result.value());
 
   http::Response res{bhttp::status::ok, req.version()};
   res.set(bhttp::field::server, "ferry");

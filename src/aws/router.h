@@ -25,7 +25,8 @@ class Router {
   // SDKs that speak JSON to it; its errors then carry the Query code in x-amzn-query-error.
   void add_json_target(std::string prefix, Service& service);
 
-  boost::asio::awaitable<http::Response> route(http::Request& request);
+  // A whole response, or for an event-stream action (SubscribeToShard) a streamed one.
+  boost::asio::awaitable<http::Reply> route(http::Request& request);
 
  private:
   struct Entry {

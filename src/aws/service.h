@@ -4,11 +4,13 @@
 // model); the router translates the Query protocol to and from that shape.
 #include <boost/asio/awaitable.hpp>
 #include <boost/json.hpp>
+#include <functional>
 #include <string>
 #include <string_view>
 
 #include "aws/auth.h"
 #include "base/result.h"
+#include "http/server.h"
 
 namespace ferry::aws {
 
@@ -24,6 +26,10 @@ struct AwsRequest {
   std::string request_id;
   std::string host;  // Host header, used to build URLs such as QueueUrl
   std::string path;  // request path without query string (Query protocol may address a queue)
+  // Set by an action that answers with an event stream (SubscribeToShard): the router sends the
+  // action's result as the `initial-response` event, then this writes the next events (AWS
+  // event-stream messages, aws/event_stream.h) until the stream ends.
+  http::BodyProducer event_stream;
 };
 
 // An error as AWS puts it on the wire.

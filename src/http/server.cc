@@ -1,8 +1,10 @@
 #include "http/server.h"
 
+#include <array>
 #include <optional>
 
 #include "base/log.h"
+#include "http/http2_session.h"
 
 namespace ferry::http {
 
@@ -16,7 +18,51 @@ struct Server::Connection {
   beast::tcp_stream stream;
   // True while a request is being handled: stop() must not cut such a connection.
   bool busy = false;
+  // Set while a streamed response is being written: stop() cancels it.
+  BodyWriter* streaming = nullptr;
+  // Set while the connection speaks HTTP/2: stop() calls it (GOAWAY, cancel streams).
+  std::function<void()> on_stop;
 };
+
+namespace {
+
+// A streamed HTTP/1.1 body: one chunk per write.
+class ChunkWriter final : public BodyWriter {
+ public:
+  ChunkWriter(beast::tcp_stream& stream, std::chrono::seconds timeout)
+      : stream_(stream), timeout_(timeout) {}
+  asio::awaitable<bool> write(std::string bytes) override {
+    if (failed_ || bytes.empty()) co_return !failed_;
+    stream_.expires_after(timeout_);
+    auto [ec, n] =
+        co_await asio::async_write(stream_, bhttp::make_chunk(asio::buffer(bytes)), use_tuple);
+    stream_.expires_never();
+    if (ec) {
+      failed_ = true;
+      cancel();
+    }
+    co_return !failed_;
+  }
+  void fail() {
+    failed_ = true;
+    cancel();
+  }
+  asio::awaitable<void> finish() {
+    if (failed_) co_return;
+    stream_.expires_after(timeout_);
+    co_await asio::async_write(stream_, bhttp::make_chunk_last(), use_tuple);
+    stream_.expires_never();
+  }
+
+ private:
+  beast::tcp_stream& stream_;
+  std::chrono::seconds timeout_;
+  bool failed_ = false;
+};
+
+constexpr std::string_view kHttp2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+}  // namespace
 
 Response make_response(const Request& req, bhttp::status status, std::string content_type,
                        std::string body) {
@@ -103,6 +149,20 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Connection> conn) {
     auto ep = stream.socket().remote_endpoint(ec);
     if (!ec) peer.address = ep.address().to_string();
   }
+  // HTTP/2 with prior knowledge starts with its connection preface; anything else is HTTP/1.1.
+  stream.expires_after(options_.idle_timeout);
+  while (buffer.size() < kHttp2Preface.size()) {
+    std::string_view seen(static_cast<const char*>(buffer.data().data()), buffer.size());
+    if (seen != kHttp2Preface.substr(0, seen.size())) break;
+    auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
+    if (ec) break;
+    buffer.commit(n);
+  }
+  if (std::string_view(static_cast<const char*>(buffer.data().data()), buffer.size())
+          .starts_with(kHttp2Preface)) {
+    co_await serve_http2(conn, peer, buffer, nullptr);
+    co_return;
+  }
   while (!stopping_) {
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(options_.header_limit_bytes);
@@ -149,9 +209,26 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Connection> conn) {
     }
     stream.expires_never();
     Request req = parser.release();
-    Response res = co_await handler_(req, peer);
+    // HTTP/1.1 `Upgrade: h2c`: 101, then this request is HTTP/2 stream 1.
+    if (!stopping_ && beast::iequals(req[bhttp::field::upgrade], "h2c") &&
+        req.find("HTTP2-Settings") != req.end()) {
+      static constexpr std::string_view kSwitching =
+          "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
+      stream.expires_after(options_.write_timeout);
+      std::tie(ec, n) = co_await asio::async_write(stream, asio::buffer(kSwitching), use_tuple);
+      if (ec) break;
+      co_await serve_http2(conn, peer, buffer, &req);
+      co_return;
+    }
+    Reply reply = co_await handler_(req, peer);
+    Response& res = reply.response;
     if (stopping_) res.keep_alive(false);
-    stream.expires_after(options_.read_timeout);
+    if (reply.stream) {
+      co_await stream_body(conn, reply);
+      conn->busy = false;
+      break;
+    }
+    stream.expires_after(options_.write_timeout);
     std::tie(ec, n) = co_await bhttp::async_write(stream, res, use_tuple);
     conn->busy = false;
     if (ec || !res.keep_alive()) break;
@@ -159,6 +236,66 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Connection> conn) {
   boost::system::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
   stream.close();
+}
+
+// Hands the connection to an Http2Session until it is over; `upgraded` is the HTTP/1.1 request
+// that asked for `Upgrade: h2c`, answered as stream 1.
+asio::awaitable<void> Server::serve_http2(std::shared_ptr<Connection> conn, PeerInfo peer,
+                                          beast::flat_buffer& buffer, Request* upgraded) {
+  auto& stream = conn->stream;
+  stream.expires_never();
+  Http2Limits limits{options_.header_limit_bytes, options_.body_limit_bytes, options_.idle_timeout,
+                     options_.write_timeout, options_.max_concurrent_streams};
+  auto session = std::make_shared<Http2Session>(stream, handler_, std::move(peer), limits);
+  bool ok = upgraded == nullptr || session->upgrade(std::move(*upgraded));
+  if (ok) {
+    conn->on_stop = [session] { session->stop(); };
+    if (stopping_) session->stop();
+    co_await session->run(buffer);
+    conn->on_stop = nullptr;
+  }
+  boost::system::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream.close();
+}
+
+// Writes a streamed answer: the head with chunked transfer encoding, the producer's pieces as
+// chunks, the last chunk. The connection then closes. While it streams, a read on the socket
+// notices the peer leaving (or sending anything) and cancels the stream.
+asio::awaitable<void> Server::stream_body(std::shared_ptr<Connection> conn, Reply& reply) {
+  auto& stream = conn->stream;
+  Response& res = reply.response;
+  res.keep_alive(false);
+  res.chunked(true);
+  res.body().clear();
+  bhttp::response_serializer<bhttp::string_body> head(res);
+  stream.expires_after(options_.write_timeout);
+  auto [ec, n] = co_await bhttp::async_write_header(stream, head, use_tuple);
+  stream.expires_never();
+  ChunkWriter writer(stream, options_.write_timeout);
+  if (ec) {
+    writer.fail();  // the producer still runs, to release what it holds
+    co_await reply.stream(writer);
+    co_return;
+  }
+  conn->streaming = &writer;
+  if (stopping_) writer.cancel();
+  struct Watch {
+    std::array<char, 512> bytes;
+    BodyWriter* writer;  // null once the stream is over
+  };
+  auto watch = std::make_shared<Watch>(Watch{{}, &writer});
+  stream.socket().async_read_some(asio::buffer(watch->bytes),
+                                  [watch](boost::system::error_code, size_t) {
+                                    if (watch->writer != nullptr) watch->writer->cancel();
+                                  });
+  co_await reply.stream(writer);
+  watch->writer = nullptr;
+  conn->streaming = nullptr;
+  co_await writer.finish();
+  boost::system::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream.socket().cancel(ignored);  // completes the watching read
 }
 
 void Server::stop() {
@@ -173,7 +310,13 @@ void Server::stop() {
     // finish their request and leave the loop because stopping_ is set.
     asio::post(conn->stream.get_executor(), [conn] {
       boost::system::error_code ignored;  // the socket may be closed already
-      if (!conn->busy) conn->stream.socket().cancel(ignored);
+      if (conn->on_stop) {
+        conn->on_stop();
+      } else if (conn->streaming != nullptr) {
+        conn->streaming->cancel();
+      } else if (!conn->busy) {
+        conn->stream.socket().cancel(ignored);
+      }
     });
   }
   if (active_ == 0 && on_drained_) asio::post(io_, on_drained_);

@@ -1,6 +1,7 @@
 #pragma once
-// HTTP/1.1 server on Boost.Beast: one coroutine per connection with keep-alive, header and body
-// size limits, read timeouts and graceful shutdown.
+// HTTP/1.1 server on Boost.Beast, and HTTP/2 over cleartext (h2c with prior knowledge, on the same
+// port, see http2_session.h): one coroutine per connection with keep-alive, header and body size
+// limits, read timeouts, streamed responses and graceful shutdown.
 //
 // Ownership and threads: the Server is owned by main() and outlives the io_context's threads.
 // Every connection runs as a coroutine on its own strand of the io_context; the handler is
@@ -28,7 +29,44 @@ struct PeerInfo {
   std::string address;
 };
 
-using Handler = std::function<asio::awaitable<Response>(Request&, const PeerInfo&)>;
+// The body of a streamed response (AWS event streams), written piece by piece after the head:
+// HTTP/1.1 chunks, or HTTP/2 DATA frames. Used on the connection's strand only, one write at a
+// time.
+class BodyWriter {
+ public:
+  virtual ~BodyWriter() = default;
+  // Sends `bytes`; false once the peer has gone or the write failed or timed out (stop then).
+  virtual asio::awaitable<bool> write(std::string bytes) = 0;
+  // True once the stream should end: the server is shutting down or the peer went away.
+  bool cancelled() const { return cancelled_; }
+  // `fn` runs on the strand when the stream is cancelled, to wake a producer that waits.
+  void on_cancel(std::function<void()> fn) { on_cancel_ = std::move(fn); }
+  void cancel() {
+    if (cancelled_) return;
+    cancelled_ = true;
+    if (on_cancel_) on_cancel_();
+  }
+
+ private:
+  bool cancelled_ = false;
+  std::function<void()> on_cancel_;
+};
+
+// Writes a streamed body; the response ends when it returns.
+using BodyProducer = std::function<asio::awaitable<void>(BodyWriter&)>;
+
+// What a handler answers: a whole response, or a head and a body producer.
+struct Reply {
+  Reply(Response r) : response(std::move(r)) {}  // NOLINT(google-explicit-constructor)
+  Reply(Response head, BodyProducer producer)
+      : response(std::move(head)), stream(std::move(producer)) {}
+  Response response;
+  // When set, `response` is only the head (its body is ignored) and `stream` writes the body:
+  // HTTP/1.1 with chunked transfer encoding, then the connection closes; HTTP/2 as DATA frames.
+  BodyProducer stream;
+};
+
+using Handler = std::function<asio::awaitable<Reply>(Request&, const PeerInfo&)>;
 
 struct ServerOptions {
   std::string host = "0.0.0.0";
@@ -39,6 +77,10 @@ struct ServerOptions {
   std::chrono::seconds read_timeout{60};
   // Time a keep-alive connection may sit idle between requests.
   std::chrono::seconds idle_timeout{120};
+  // Time one write of a response (or of a piece of a streamed one) may take.
+  std::chrono::seconds write_timeout{60};
+  // HTTP/2 (h2c): streams one connection may have open at once.
+  uint32_t max_concurrent_streams = 100;
 };
 
 class Server {
@@ -62,6 +104,9 @@ class Server {
   struct Connection;
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> serve(std::shared_ptr<Connection> conn);
+  asio::awaitable<void> stream_body(std::shared_ptr<Connection> conn, Reply& reply);
+  asio::awaitable<void> serve_http2(std::shared_ptr<Connection> conn, PeerInfo peer,
+                                    beast::flat_buffer& buffer, Request* upgraded);
   void connection_closed(const std::shared_ptr<Connection>& conn);
 
   asio::io_context& io_;

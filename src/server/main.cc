@@ -136,7 +136,7 @@ int main(int argc, char** argv) {
 
   std::string storage_description = store->describe();
   http::Handler handler = [&](http::Request& req,
-                              const http::PeerInfo&) -> asio::awaitable<http::Response> {
+                              const http::PeerInfo&) -> asio::awaitable<http::Reply> {
     if (req.method() == bhttp::verb::get &&
         (req.target() == "/health" || req.target() == "/_health")) {
       boost::json::object body;
@@ -188,7 +188,7 @@ int main(int argc, char** argv) {
     server.stop();
     sqs_service.stop_long_polls();
     sns_service.stop_deliveries();
-    // shutdown: kinesis
+    kinesis_service.stop_subscriptions();
   });
 
   int threads = config.threads > 0

@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "aws/await.h"
+#include "aws/event_stream.h"
 #include "aws/json_input.h"
 #include "aws/model.h"
 #include "base/crypto.h"
@@ -242,6 +243,7 @@ const std::map<std::string, KinesisService::Handler, std::less<>>& KinesisServic
       {"PutResourcePolicy", &KinesisService::put_resource_policy},
       {"GetResourcePolicy", &KinesisService::get_resource_policy},
       {"DeleteResourcePolicy", &KinesisService::delete_resource_policy},
+      {"SubscribeToShard", &KinesisService::subscribe_to_shard},
   };
   return kHandlers;
 }
@@ -1011,6 +1013,167 @@ awaitable<ActionResult> KinesisService::delete_resource_policy(AwsRequest& r) {
   auto result = co_await durably<base::Ok>(
       [&](auto done) { return engine_.set_policy(s->account, s->name, {}, done); });
   if (!result) co_return fail(result.error());
+  co_return json::object();
+}
+
+// --- enhanced fan-out ---
+
+// One SubscribeToShard stream: woken (posted onto its strand) by the engine, ended at shutdown.
+struct KinesisService::Subscription {
+  explicit Subscription(const asio::any_io_executor& executor) : timer(executor) {}
+  asio::steady_timer timer;  // its wait is cancelled to wake the stream
+  bool pending = false;      // woken since the last read
+  bool stopped = false;      // server shutdown
+  void wake() {
+    pending = true;
+    timer.cancel();
+  }
+};
+
+KinesisService::~KinesisService() = default;
+
+void KinesisService::stop_subscriptions() {
+  std::lock_guard lock(subs_mu_);
+  stopping_ = true;
+  for (const auto& sub : subs_) {
+    asio::post(sub->timer.get_executor(), [sub] {
+      sub->stopped = true;
+      sub->wake();
+    });
+  }
+}
+
+namespace {
+
+constexpr auto kHeartbeat = std::chrono::seconds(5);  // an event at least this often
+
+std::string subscribe_event_payload(const Engine::SubscriptionEvent& e) {
+  json::array records;
+  for (const auto& rec : e.records) {
+    records.push_back(json::object{{"SequenceNumber", rec.sequence_number},
+                                   {"ApproximateArrivalTimestamp", seconds(rec.arrival_ms)},
+                                   {"Data", base::base64_encode(rec.data)},
+                                   {"PartitionKey", rec.partition_key}});
+  }
+  json::object out{{"Records", std::move(records)}, {"MillisBehindLatest", e.millis_behind_latest}};
+  if (e.continuation) out["ContinuationSequenceNumber"] = *e.continuation;
+  if (e.shard_ended) {
+    json::array children;
+    for (const auto& c : e.child_shards) {
+      json::array parents;
+      for (const auto& p : c.parent_shards) parents.emplace_back(p);
+      children.push_back(
+          json::object{{"ShardId", c.shard_id},
+                       {"ParentShards", std::move(parents)},
+                       {"HashKeyRange", json::object{{"StartingHashKey", hash_key_string(c.start)},
+                                                     {"EndingHashKey", hash_key_string(c.end)}}}});
+    }
+    out["ChildShards"] = std::move(children);
+  }
+  return json::serialize(out);
+}
+
+// Ends the engine's subscription when the stream (or a reply never streamed) is gone.
+struct Unsubscribe {
+  Unsubscribe(Engine& e, uint64_t subscription) : engine(e), id(subscription) {}
+  Unsubscribe(const Unsubscribe&) = delete;
+  Unsubscribe& operator=(const Unsubscribe&) = delete;
+  ~Unsubscribe() { engine.unsubscribe(id); }
+  Engine& engine;
+  uint64_t id;
+};
+
+}  // namespace
+
+awaitable<ActionResult> KinesisService::subscribe_to_shard(AwsRequest& r) {
+  std::string carn = get_string(r.input, "ConsumerARN");
+  auto split = split_consumer_arn(carn);
+  if (!split || !Engine::parse_stream_arn(split->first)) {
+    co_return validation(carn, "consumerARN",
+                         "Member must satisfy regular expression pattern: "
+                         "^(arn):aws.*:kinesis:.*:\\d{12}:.*stream\\/[a-zA-Z0-9_.-]+\\/"
+                         "consumer\\/[a-zA-Z0-9_.-]+:[0-9]+");
+  }
+  Engine::SubscribeInput in;
+  in.consumer_arn = carn;
+  in.shard_id = get_string(r.input, "ShardId");
+  json::object start;
+  if (const json::value* v = member(r.input, "StartingPosition"); v && v->is_object()) {
+    start = v->as_object();
+  }
+  std::string type_text = get_string(start, "Type");
+  static const std::map<std::string, IteratorType, std::less<>> kTypes = {
+      {"AT_SEQUENCE_NUMBER", IteratorType::kAtSequence},
+      {"AFTER_SEQUENCE_NUMBER", IteratorType::kAfterSequence},
+      {"AT_TIMESTAMP", IteratorType::kAtTimestamp},
+      {"TRIM_HORIZON", IteratorType::kTrimHorizon},
+      {"LATEST", IteratorType::kLatest}};
+  auto type = kTypes.find(type_text);
+  if (type == kTypes.end()) {
+    co_return validation(type_text, "startingPosition.type",
+                         "Member must satisfy enum value set: [AFTER_SEQUENCE_NUMBER, LATEST, "
+                         "AT_TIMESTAMP, AT_SEQUENCE_NUMBER, TRIM_HORIZON]");
+  }
+  in.type = type->second;
+  in.sequence_number = get_string(start, "SequenceNumber");
+  in.timestamp_ms = get_time_ms(start, "Timestamp");
+  if ((in.type == IteratorType::kAtSequence || in.type == IteratorType::kAfterSequence) &&
+      in.sequence_number.empty()) {
+    co_return invalid("The SequenceNumber parameter is required for the " + type_text +
+                      " StartingPosition type.");
+  }
+  if (in.type == IteratorType::kAtTimestamp && !in.timestamp_ms) {
+    co_return invalid(
+        "The Timestamp parameter is required for the AT_TIMESTAMP StartingPosition type.");
+  }
+
+  auto executor = co_await asio::this_coro::executor;
+  auto sub = std::make_shared<Subscription>(executor);
+  {
+    std::lock_guard lock(subs_mu_);
+    if (stopping_) {
+      co_return fail(make_error("InternalFailureException", "The server is shutting down.", 500));
+    }
+  }
+  auto subscribed = engine_.subscribe(
+      in, [sub] { asio::post(sub->timer.get_executor(), [sub] { sub->wake(); }); });
+  if (!subscribed) co_return fail(subscribed.error());
+  {
+    std::lock_guard lock(subs_mu_);
+    subs_.insert(sub);
+  }
+  auto guard = std::make_shared<Unsubscribe>(engine_, subscribed->id);
+  int64_t expires_ms = subscribed->expires_ms;
+  r.event_stream = [this, sub, guard, expires_ms](http::BodyWriter& w) -> awaitable<void> {
+    w.on_cancel([sub] { sub->wake(); });
+    auto deadline = std::chrono::steady_clock::now() +
+                    std::chrono::milliseconds(std::max<int64_t>(0, expires_ms - engine_.now_ms()));
+    auto next_heartbeat = std::chrono::steady_clock::now();  // the first event goes out at once
+    while (!w.cancelled() && !sub->stopped) {
+      sub->pending = false;
+      auto event = engine_.read_subscription(guard->id);
+      if (!event) {
+        json::object body{{"message", event.error().message}};
+        co_await w.write(aws::encode_exception(to_aws(event.error()).code, "application/json",
+                                               json::serialize(body)));
+        break;
+      }
+      auto now = std::chrono::steady_clock::now();
+      if (!event->records.empty() || event->shard_ended || now >= next_heartbeat) {
+        if (!co_await w.write(aws::encode_event("SubscribeToShardEvent", "application/json",
+                                                subscribe_event_payload(*event)))) {
+          break;
+        }
+        next_heartbeat = std::chrono::steady_clock::now() + kHeartbeat;
+      }
+      if (event->shard_ended || event->expired || now >= deadline) break;
+      if (event->more || sub->pending) continue;
+      sub->timer.expires_at(std::min(next_heartbeat, deadline));
+      co_await sub->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    std::lock_guard lock(subs_mu_);
+    subs_.erase(sub);
+  };
   co_return json::object();
 }
 

@@ -3,8 +3,12 @@
 // router has already turned CBOR into that shape), calls the engine, waits for durability where
 // the action writes, and encodes the JSON-shaped output.
 //
-// Owned by server/. handle() runs on the calling connection's strand.
+// Owned by server/. handle() runs on the calling connection's strand; a SubscribeToShard
+// stream runs on its connection's strand until it ends.
 #include <map>
+#include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 
 #include "aws/service.h"
@@ -15,6 +19,11 @@ namespace ferry::kinesis {
 class KinesisService final : public aws::Service {
  public:
   explicit KinesisService(Engine& engine) : engine_(engine) {}
+  ~KinesisService() override;
+
+  // Ends every SubscribeToShard stream (server shutdown); later subscriptions are refused.
+  // Call from any thread.
+  void stop_subscriptions();
 
   const aws::ServiceModel& model() const override;
   std::string_view error_namespace() const override { return "com.amazonaws.kinesis"; }
@@ -60,12 +69,18 @@ class KinesisService final : public aws::Service {
   FERRY_KINESIS_HANDLER(put_resource_policy)
   FERRY_KINESIS_HANDLER(get_resource_policy)
   FERRY_KINESIS_HANDLER(delete_resource_policy)
+  FERRY_KINESIS_HANDLER(subscribe_to_shard)
 #undef FERRY_KINESIS_HANDLER
 
   boost::asio::awaitable<aws::ActionResult> retention(aws::AwsRequest& r, bool increase);
   boost::asio::awaitable<aws::ActionResult> monitoring(aws::AwsRequest& r, bool enable);
 
   Engine& engine_;
+  // SubscribeToShard streams in progress, to end them at shutdown.
+  struct Subscription;
+  std::mutex subs_mu_;
+  std::set<std::shared_ptr<Subscription>> subs_;
+  bool stopping_ = false;
 };
 
 }  // namespace ferry::kinesis

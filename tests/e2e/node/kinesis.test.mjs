@@ -33,7 +33,8 @@ const client = new KinesisClient({
   region: process.env.AWS_REGION || "us-east-1",
   credentials: { accessKeyId: "test", secretAccessKey: "test" },
   maxAttempts: 1,
-  // The Kinesis client defaults to HTTP/2 (for SubscribeToShard); Ferry serves HTTP/1.1 so far.
+  // The Kinesis client defaults to HTTP/2 (NodeHttp2Handler, which kinesis_efo.test.mjs uses);
+  // these tests keep HTTP/1.1 so that both transports are covered.
   requestHandler: new NodeHttpHandler(),
 });
 const created = [];
