@@ -133,7 +133,7 @@ Result<base::Ok> check_types(const MemberRef& ref, const json::value& v) {
       break;
     case ShapeType::kBlob:
       if (v.is_string()) {
-        if (base::base64_decode(v.get_string())) return base::Ok{};
+        if (base::base64_valid(v.get_string())) return base::Ok{};
         return serialization("Base64 encoded value is invalid");
       }
       break;

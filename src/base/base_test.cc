@@ -32,6 +32,9 @@ TEST(Crypto, Base64RoundTripsAndRejectsGarbage) {
   EXPECT_FALSE(base64_decode("aGV=bG8=").has_value());  // padding before the last quad
   EXPECT_FALSE(base64_decode("aGVsbG=8").has_value());
   EXPECT_FALSE(base64_decode("====").has_value());
+  for (const char* bad : {"aGVsbG8", "aG!sbG8=", "a=Vs", "aGV=bG8=", "aGVsbG=8", "===="}) {
+    EXPECT_FALSE(base64_valid(bad)) << bad;
+  }
   EXPECT_FALSE(base64_decode("aGVs\x80G8=").has_value());
   // Every length and every byte value round-trips through the encoder (OpenSSL's).
   std::string data;
@@ -39,6 +42,7 @@ TEST(Crypto, Base64RoundTripsAndRejectsGarbage) {
     data.push_back(static_cast<char>((i * 37 + 11) & 0xff));
     auto decoded = base64_decode(base64_encode(data));
     ASSERT_TRUE(decoded.has_value()) << i;
+    ASSERT_TRUE(base64_valid(base64_encode(data))) << i;
     ASSERT_EQ(*decoded, data) << i;
   }
 }

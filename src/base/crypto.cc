@@ -146,6 +146,17 @@ std::optional<std::string> base64_decode(std::string_view text) {
   return out;
 }
 
+bool base64_valid(std::string_view text) {
+  if (text.size() % 4 != 0) return false;
+  size_t pad = 0;
+  if (!text.empty() && text.back() == '=') pad = text[text.size() - 2] == '=' ? 2 : 1;
+  uint8_t bad = 0;
+  for (size_t i = 0; i < text.size() - pad; ++i) {
+    bad |= kBase64Values[static_cast<uint8_t>(text[i])];
+  }
+  return (bad & 0x80) == 0;
+}
+
 Md5::Md5() : ctx_(EVP_MD_CTX_new()) {
   EVP_DigestInit_ex2(static_cast<EVP_MD_CTX*>(ctx_), md5_algorithm(), nullptr);
 }

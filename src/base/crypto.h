@@ -23,6 +23,8 @@ std::string to_hex(const std::array<uint8_t, N>& a) {
 std::string base64_encode(std::string_view data);
 // Strict standard base64 (with padding); nullopt on any invalid character or length.
 std::optional<std::string> base64_decode(std::string_view text);
+// Whether base64_decode(text) would succeed, without decoding.
+bool base64_valid(std::string_view text);
 
 // Incremental MD5 for digests built from several pieces without concatenating them.
 class Md5 {

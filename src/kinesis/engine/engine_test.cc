@@ -60,6 +60,17 @@ TEST(HashKey, EvenSplitMatchesAws) {
 TEST(HashKey, SequenceRoundTrip) {
   auto s = format_sequence(12345, 7, 99);
   EXPECT_EQ(s.size(), 56u);
+  EXPECT_EQ(s,
+            "49"
+            "00000000000000012345"
+            "000007"
+            "0000000099"
+            "000000000000000000");
+  EXPECT_EQ(format_sequence(UINT64_MAX, 999999, 9999999999ULL).substr(0, 38),
+            "49"
+            "18446744073709551615"
+            "999999"
+            "9999999999");
   auto p = parse_sequence(s);
   ASSERT_TRUE(p);
   EXPECT_EQ(p->counter, 12345u);

@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "pattern/matcher.h"
 #include "sns/engine/signer.h"
+#include "sqs/engine/attributes.h"
 
 namespace ferry::sns {
 
@@ -1608,6 +1609,7 @@ Result<PublishResult> Engine::publish(PublishRequest req, storage::WriteCallback
                            timestamp, sig->second);
   };
   std::vector<sqs::Engine::QueueSend> sends;  // to local queues, written with everything else
+  std::optional<std::string> raw_md5;         // of sqs_message, if valid for SQS (else "")
   std::vector<Delivery> http_deliveries;
   std::vector<OutboxEntry> outboxed;
   std::vector<std::string> undeliverable;
@@ -1675,7 +1677,12 @@ Result<PublishResult> Engine::publish(PublishRequest req, storage::WriteCallback
     sqs::QueueId queue{queue_arn->account, queue_arn->resource};
     sqs::SendRequest send;
     if (s.raw()) {
+      // Every raw delivery carries the same body: check it and hash it once per publish.
+      if (!raw_md5) {
+        raw_md5 = sqs::validate_body(sqs_message) ? base::md5_hex(sqs_message) : std::string();
+      }
       send.body = sqs_message;
+      send.checked_md5_of_body = *raw_md5;
       for (const auto& [name, a] : req.message_attributes) {
         send.message_attributes[name] = {a.data_type, a.string_value, a.binary_value};
       }

@@ -392,7 +392,9 @@ Result<PreparedSend> Engine::Impl::prepare(const SendLimits& limits, SendRequest
                      " for parameter DelaySeconds is invalid. Reason: DelaySeconds must be >= 0 "
                      "and <= 900.");
   }
-  if (auto r = validate_body(req.body); !r) return base::fail(r.error());
+  if (req.checked_md5_of_body.empty()) {
+    if (auto r = validate_body(req.body); !r) return base::fail(r.error());
+  }
   auto attribute_bytes = validate_message_attributes(req.message_attributes);
   if (!attribute_bytes) return base::fail(attribute_bytes.error());
   if (auto r = validate_system_attributes(req.system_attributes); !r) return base::fail(r.error());
@@ -417,7 +419,8 @@ Result<PreparedSend> Engine::Impl::prepare(const SendLimits& limits, SendRequest
   }
   codec::Payload p;
   p.message_id = base::uuid4();
-  p.md5_of_body = base::md5_hex(req.body);
+  p.md5_of_body = req.checked_md5_of_body.empty() ? base::md5_hex(req.body)
+                                                  : std::move(req.checked_md5_of_body);
   p.sent_ms = now;
   p.first_visible_ms = now + int64_t{delay} * 1000;
   p.body = std::move(req.body);

@@ -51,6 +51,9 @@ struct SendRequest {
   MessageAttributes system_attributes;  // only AWSTraceHeader (String) is allowed
   std::string message_group_id;         // optional on standard queues (fair queues)
   std::string deduplication_id;         // rejected on standard queues
+  // Set by a sender that checked the body (validate_body in attributes.h) and computed its MD5
+  // once for many queues (SNS fan-out): the engine then skips both.
+  std::string checked_md5_of_body;
 };
 
 struct SendResult {
