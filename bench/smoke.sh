@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # CI smoke test of the benchmark: builds ferry-bench (if needed), starts a fresh Ferry on a free
-# loopback port and runs a few seconds of send and cycle against it. Fails if a run reports errors
-# or no throughput. Usage: bench/smoke.sh [seconds per scenario, default 3]
+# loopback port and runs a few seconds of SQS send and cycle, SNS fanout, Kinesis stream and
+# SubscribeToShard latency against it. Fails if a run reports errors (fanout: a missing delivery;
+# stream: a record not read back) or no throughput. Usage: bench/smoke.sh [seconds per scenario,
+# default 3]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-3}"
@@ -39,7 +41,7 @@ run() {
   shift
   local out
   if out="$("$bench" --endpoint "http://127.0.0.1:$port" --duration "$seconds" --warmup 0.5 \
-    --connections 8 "$@")"; then
+    --connections "${conns:-8}" "$@")"; then
     echo "$out" | head -n -1
     echo "smoke: $name ok"
     passed=$((passed + 1))
@@ -52,5 +54,9 @@ run() {
 run send --scenario send
 run cycle --scenario cycle
 run "cycle (query protocol)" --scenario cycle --protocol query
+run "fanout (sns, 4 subscriptions, filter policies)" --scenario fanout --subscriptions 4 --filter \
+  --drain 5
+conns=4 run "stream (kinesis, 2 shards)" --scenario stream --shards 2
+conns=2 run "efo-latency (kinesis SubscribeToShard)" --scenario efo-latency --rate 50
 echo "smoke: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -2,8 +2,9 @@
 // ferry-bench: what every driver shares. A driver (SQS over HTTP, AMQP, the fsync probe) runs one
 // scenario with the Options and fills a Result; main() prints it as a table and one JSON line.
 //
-// Adding a scenario (fanout for SNS, stream for Kinesis): write a driver function with the
-// signature of `Driver`, and register its scenario names in `drivers()` (main.cc).
+// Adding a scenario: write a driver function with the signature of `Driver`, and register it
+// under its target's name in `drivers()` (main.cc). Figures a driver has beyond the shared Stats
+// go into Result::metrics, which the report prints and puts in the JSON line.
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -20,7 +21,7 @@ enum class Protocol { kJson, kQuery };
 enum class QueueType { kStandard, kFifo };
 
 struct Options {
-  std::string target = "sqs";  // sqs | http | amqp | fsync
+  std::string target = "sqs";  // sqs | http | amqp | fsync | sns | kinesis
   std::string scenario = "send";
   std::string endpoint;  // default depends on the target
   Protocol protocol = Protocol::kJson;
@@ -42,6 +43,17 @@ struct Options {
   std::string label;  // the system's name in the report
   std::string fsync_dir = ".";
   bool json_only = false;
+  // sns fanout
+  int subscriptions = 10;
+  bool envelope = false;  // the JSON envelope instead of RawMessageDelivery
+  bool filter = false;    // a filter policy (MessageAttributes) on every subscription
+  int publish_batch = 1;  // 1: Publish; more: PublishBatch of that many
+  double drain_s = 0;     // after the window, consumers drain for at most this (0: 10 s or more)
+  // kinesis stream
+  int shards = 4;
+  int records = 500;     // records per PutRecords
+  int limit = 10000;     // GetRecords Limit
+  bool readers = false;  // read while writing instead of after
 };
 
 // What one worker counts. Only events inside the measured window are counted.
@@ -53,6 +65,8 @@ struct Stats {
   uint64_t receives = 0;  // receive calls answered (empty or not)
   uint64_t empty_receives = 0;
   uint64_t errors = 0;
+  uint64_t bytes_sent = 0;      // payload bytes acknowledged (stream: record data)
+  uint64_t bytes_received = 0;  // payload bytes received (stream: record data read)
   std::string first_error;
   Histogram latency;   // request latency (latency scenario: from the intended send time)
   Histogram delivery;  // from the intended send time to the consumer receiving the message
@@ -69,6 +83,16 @@ struct Result {
   double measured_s = 0;
   int64_t queue_depth = -1;  // depth scenario
   std::string note;
+  // Driver-specific figures, in the order they are printed: name, value, unit (for the table).
+  struct Metric {
+    std::string name;
+    double value;
+    std::string unit;
+  };
+  std::vector<Metric> metrics;
+  void metric(std::string name, double value, std::string unit = "") {
+    metrics.push_back({std::move(name), value, std::move(unit)});
+  }
 };
 
 // The measured window: [begin, end) after the warm-up.
@@ -83,6 +107,8 @@ using Driver = std::function<int(const Options&, Result*)>;
 int run_sqs(const Options& options, Result* result);
 int run_amqp(const Options& options, Result* result);
 int run_fsync(const Options& options, Result* result);
+int run_sns(const Options& options, Result* result);
+int run_kinesis(const Options& options, Result* result);
 
 // A message body of `size` bytes (at least 24) that starts with the send time, so a consumer can
 // tell the delivery latency; the rest is filler that needs no escaping in JSON, XML or forms.

@@ -13,6 +13,8 @@ void Stats::merge(const Stats& o) {
   receives += o.receives;
   empty_receives += o.empty_receives;
   errors += o.errors;
+  bytes_sent += o.bytes_sent;
+  bytes_received += o.bytes_received;
   if (first_error.empty()) first_error = o.first_error;
   latency.merge(o.latency);
   delivery.merge(o.delivery);

@@ -10,13 +10,13 @@
 namespace ferry::bench {
 namespace {
 
-// target -> driver. A new target (sns, kinesis) or a driver with new scenarios goes here.
+// target -> driver. A new target or a driver with new scenarios goes here. `http` sends the SQS
+// requests to a server that answers 200 to anything; `sns` runs fanout; `kinesis` runs stream
+// and efo-latency.
 const std::map<std::string, Driver>& drivers() {
   static const std::map<std::string, Driver> kDrivers = {
-      {"sqs", run_sqs},
-      {"http", run_sqs},  // the same requests, to a server that answers 200 to anything
-      {"amqp", run_amqp},
-      {"fsync", run_fsync},
+      {"sqs", run_sqs},     {"http", run_sqs}, {"amqp", run_amqp},
+      {"fsync", run_fsync}, {"sns", run_sns},  {"kinesis", run_kinesis},
   };
   return kDrivers;
 }
@@ -42,7 +42,8 @@ void report(const Options& o, const Result& r) {
   j["system"] = o.label.empty() ? o.target : o.label;
   j["target"] = o.target;
   j["scenario"] = o.scenario;
-  j["protocol"] = o.protocol == Protocol::kJson ? "json" : "query";
+  // SNS is always driven over Query (every peer speaks it), Kinesis over JSON 1.1.
+  j["protocol"] = o.target == "sns" || o.protocol == Protocol::kQuery ? "query" : "json";
   j["queue_type"] = o.queue_type == QueueType::kFifo ? "fifo" : "standard";
   j["message_size"] = o.message_size;
   j["connections"] = o.connections;
@@ -65,6 +66,9 @@ void report(const Options& o, const Result& r) {
   j["latency_ms"] = percentiles(st.latency);
   if (st.delivery.count() > 0) j["delivery_ms"] = percentiles(st.delivery);
   if (r.queue_depth >= 0) j["queue_depth"] = r.queue_depth;
+  if (st.bytes_sent) j["bytes_sent"] = st.bytes_sent;
+  if (st.bytes_received) j["bytes_received"] = st.bytes_received;
+  for (const auto& m : r.metrics) j[m.name] = m.value;
 
   if (!o.json_only) {
     std::printf(
@@ -85,6 +89,12 @@ void report(const Options& o, const Result& r) {
       std::printf("  %-18s %12.1f (%llu empty receives)\n", "messages/receive",
                   static_cast<double>(st.received) / static_cast<double>(st.receives),
                   static_cast<unsigned long long>(st.empty_receives));
+    for (const auto& m : r.metrics) {
+      if (m.unit == "count")
+        std::printf("  %-26s %12.0f\n", m.name.c_str(), m.value);
+      else
+        std::printf("  %-26s %12.1f %s\n", m.name.c_str(), m.value, m.unit.c_str());
+    }
     std::printf("  %-18s %12llu%s%s\n", "errors", static_cast<unsigned long long>(st.errors),
                 st.first_error.empty() ? "" : "  first: ", st.first_error.substr(0, 160).c_str());
     auto row = [](const char* name, const Histogram& h) {
@@ -109,10 +119,13 @@ int main(int argc, char** argv) {
   using namespace ferry::bench;
   Options o;
   CLI::App app{"ferry-bench: load generator for Ferry and its peers (see bench/README.md)"};
-  app.add_option("--target", o.target, "sqs | http (nginx ceiling) | amqp (RabbitMQ) | fsync")
-      ->check(CLI::IsMember({"sqs", "http", "amqp", "fsync"}));
+  auto* target_opt =
+      app.add_option("--target", o.target,
+                     "sqs | http (nginx ceiling) | amqp (RabbitMQ) | fsync | sns | kinesis")
+          ->check(CLI::IsMember({"sqs", "http", "amqp", "fsync", "sns", "kinesis"}));
   app.add_option("-s,--scenario", o.scenario,
-                 "send | send-batch | cycle | latency | fill | depth (fill and depth: sqs only)");
+                 "send | send-batch | cycle | latency | fill | depth (fill and depth: sqs only) | "
+                 "fanout (sns) | stream, efo-latency (kinesis)");
   app.add_option("-e,--endpoint", o.endpoint,
                  "http://127.0.0.1:4566 (sqs, http) or amqp://guest:guest@127.0.0.1:5672/");
   std::string protocol = "json", queue_type = "standard";
@@ -142,7 +155,30 @@ int main(int argc, char** argv) {
   app.add_option("--label", o.label, "the system's name in the report");
   app.add_option("--fsync-dir", o.fsync_dir, "fsync: directory on the disk to measure");
   app.add_flag("--json", o.json_only, "print only the JSON line");
+  app.add_option("--subscriptions", o.subscriptions, "fanout: SQS queues subscribed to the topic")
+      ->check(CLI::Range(1, 100));
+  app.add_flag("--envelope", o.envelope,
+               "fanout: deliver the JSON envelope (default: RawMessageDelivery=true)");
+  app.add_flag("--filter", o.filter,
+               "fanout: a filter policy on every subscription that every message matches");
+  app.add_option("--publish-batch", o.publish_batch,
+                 "fanout: messages per publish (1: Publish; 2-10: PublishBatch)")
+      ->check(CLI::Range(1, 10));
+  app.add_option(
+      "--drain", o.drain_s,
+      "fanout: seconds consumers may drain after the window (default max(10, duration))");
+  app.add_option("--shards", o.shards, "stream: shards")->check(CLI::Range(1, 500));
+  app.add_option("--records", o.records, "stream: records per PutRecords")
+      ->check(CLI::Range(1, 500));
+  app.add_option("--limit", o.limit, "stream: GetRecords Limit")->check(CLI::Range(1, 10000));
+  app.add_flag("--readers", o.readers,
+               "stream: TRIM_HORIZON readers run while the producers write (default: after)");
   CLI11_PARSE(app, argc, argv);
+  // The SNS and Kinesis scenarios imply their target.
+  if (target_opt->count() == 0) {
+    if (o.scenario == "fanout") o.target = "sns";
+    if (o.scenario == "stream" || o.scenario == "efo-latency") o.target = "kinesis";
+  }
   o.protocol = protocol == "query" ? Protocol::kQuery : Protocol::kJson;
   o.queue_type = queue_type == "fifo" ? QueueType::kFifo : QueueType::kStandard;
   if (o.scenario == "fill" && o.count <= 0) {

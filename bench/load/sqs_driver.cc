@@ -3,109 +3,19 @@
 //
 // Threads: `threads` io_contexts, each run by one thread; a worker coroutine and its Stats live on
 // one io_context, so nothing but the latency scenario's shared ticket counter is shared.
+#include <algorithm>
 #include <atomic>
-#include <boost/asio.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/url/parse.hpp>
 #include <iostream>
 #include <memory>
 #include <thread>
 
 #include "bench.h"
+#include "http_client.h"
 #include "sqs_wire.h"
 
 namespace ferry::bench {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-using tcp = asio::ip::tcp;
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
-
 namespace {
-
-struct Endpoint {
-  std::string host;  // for the Host header
-  tcp::endpoint address;
-};
-
-bool resolve(const std::string& url, Endpoint* out, std::string* error) {
-  auto parsed = boost::urls::parse_uri(url);
-  if (!parsed) {
-    *error = "bad endpoint URL " + url;
-    return false;
-  }
-  std::string host(parsed->host());
-  std::string port = parsed->has_port() ? std::string(parsed->port()) : "80";
-  asio::io_context io;
-  tcp::resolver resolver(io);
-  boost::system::error_code ec;
-  auto results = resolver.resolve(host, port, ec);
-  if (ec || results.empty()) {
-    *error = "cannot resolve " + host + ": " + ec.message();
-    return false;
-  }
-  out->host = host + ":" + port;
-  out->address = results.begin()->endpoint();
-  return true;
-}
-
-// One keep-alive HTTP/1.1 connection; reconnects after an error. Owned by one worker coroutine
-// and used only on its io_context's thread.
-class Connection {
- public:
-  Connection(asio::any_io_executor ex, const Endpoint& ep) : stream_(ex), endpoint_(ep) {}
-
-  // Sends req and reads the answer into *res. False on a transport error or a non-2xx status.
-  asio::awaitable<bool> call(Request& req, Response* res, std::string* error,
-                             std::chrono::seconds timeout = std::chrono::seconds(30)) {
-    if (!open_) {
-      stream_.expires_after(std::chrono::seconds(10));
-      auto [ec] = co_await stream_.async_connect(endpoint_.address, kNoThrow);
-      if (ec) {
-        *error = "connect: " + ec.message();
-        stream_.close();
-        co_return false;
-      }
-      stream_.socket().set_option(tcp::no_delay(true));
-      open_ = true;
-    }
-    stream_.expires_after(timeout);
-    auto [wec, wn] = co_await http::async_write(stream_, req, kNoThrow);
-    if (wec) {
-      *error = "write: " + wec.message();
-      reset();
-      co_return false;
-    }
-    *res = {};
-    auto [rec, rn] = co_await http::async_read(stream_, buffer_, *res, kNoThrow);
-    if (rec) {
-      *error = "read: " + rec.message();
-      reset();
-      co_return false;
-    }
-    if (!res->keep_alive()) reset();
-    unsigned status = res->result_int();
-    if (status < 200 || status >= 300) {
-      *error = "HTTP " + std::to_string(status) + ": " + res->body().substr(0, 300);
-      co_return false;
-    }
-    co_return true;
-  }
-
- private:
-  void reset() {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.close();
-    buffer_.clear();
-    open_ = false;
-  }
-  beast::tcp_stream stream_;
-  beast::flat_buffer buffer_;
-  const Endpoint& endpoint_;
-  bool open_ = false;
-};
 
 // One run of one scenario: sets up the queue, spawns the workers, merges their Stats. Owned by
 // run_sqs(); its atomics are the only state the workers' threads share.
@@ -144,16 +54,7 @@ class SqsRun {
 };
 
 bool SqsRun::once(const std::function<asio::awaitable<bool>(Connection&)>& fn) {
-  asio::io_context io;
-  Connection conn(io.get_executor(), ep_);
-  bool ok = false;
-  asio::co_spawn(
-      io, [&]() -> asio::awaitable<void> { ok = co_await fn(conn); },
-      [&](std::exception_ptr e) {
-        if (e) ok = false;
-      });
-  io.run();
-  return ok;
+  return run_once(ep_, fn);
 }
 
 asio::awaitable<void> SqsRun::sender(int worker, Stats& st) {
@@ -461,12 +362,8 @@ int SqsRun::run(Result* result) {
 
 int run_sqs(const Options& options, Result* result) {
   Endpoint ep;
+  if (!resolve_endpoint(options.endpoint, &ep)) return 2;
   std::string error;
-  std::string url = options.endpoint.empty() ? "http://127.0.0.1:4566" : options.endpoint;
-  if (!resolve(url, &ep, &error)) {
-    std::cerr << "ferry-bench: " << error << "\n";
-    return 2;
-  }
   static const char* kScenarios[] = {"send", "send-batch", "cycle", "latency", "fill", "depth"};
   if (std::find(std::begin(kScenarios), std::end(kScenarios), options.scenario) ==
       std::end(kScenarios)) {

@@ -8,28 +8,19 @@ namespace ferry::bench {
 
 namespace json = boost::json;
 
-namespace {
-
-constexpr std::string_view kAuthorization =
-    "AWS4-HMAC-SHA256 Credential=AKIAFERRYBENCH/20260101/us-east-1/sqs/aws4_request, "
-    "SignedHeaders=content-type;host;x-amz-date, "
-    "Signature=0000000000000000000000000000000000000000000000000000000000000000";
-
-std::string form(std::string_view s) {
+std::string form_encode(std::string_view s) {
   return boost::urls::encode(s, boost::urls::unreserved_chars);
 }
 
-// A JSON string literal.
-std::string quote(std::string_view s) { return json::serialize(json::string_view(s)); }
+std::string json_quote(std::string_view s) { return json::serialize(json::string_view(s)); }
 
-void add_param(std::string& body, std::string_view name, std::string_view value) {
+void add_form_param(std::string& body, std::string_view name, std::string_view value) {
   if (!body.empty()) body.push_back('&');
   body.append(name);
   body.push_back('=');
-  body.append(form(value));
+  body.append(form_encode(value));
 }
 
-// XML text between <tag> and </tag> starting at *pos; advances *pos past it.
 bool xml_element(std::string_view doc, std::string_view tag, size_t* pos, std::string_view* out) {
   std::string open = "<" + std::string(tag) + ">";
   std::string close = "</" + std::string(tag) + ">";
@@ -79,6 +70,14 @@ std::string xml_unescape(std::string_view s) {
   return out;
 }
 
+namespace {
+
+std::string quote(std::string_view s) { return json_quote(s); }
+
+void add_param(std::string& body, std::string_view name, std::string_view value) {
+  add_form_param(body, name, value);
+}
+
 bool parse_json(const Response& res, json::value* out, std::string* error) {
   boost::system::error_code ec;
   *out = json::parse(res.body(), ec);
@@ -97,7 +96,7 @@ Request SqsWire::base_request() const {
   req.set(http::field::content_type, protocol_ == Protocol::kJson
                                          ? "application/x-amz-json-1.0"
                                          : "application/x-www-form-urlencoded; charset=utf-8");
-  req.set(http::field::authorization, kAuthorization);
+  req.set(http::field::authorization, authorization("sqs"));
   req.set("X-Amz-Date", "20260101T000000Z");
   req.set(http::field::user_agent, "ferry-bench");
   req.keep_alive(true);
@@ -150,6 +149,17 @@ void SqsWire::queue_depth(Request& req, std::string_view queue_url) const {
     body +=
         "&AttributeName.1=ApproximateNumberOfMessages"
         "&AttributeName.2=ApproximateNumberOfMessagesNotVisible";
+  }
+  finish(req, "GetQueueAttributes", std::move(body));
+}
+
+void SqsWire::queue_arn(Request& req, std::string_view queue_url) const {
+  std::string body;
+  if (protocol_ == Protocol::kJson) {
+    body = "{\"QueueUrl\":" + quote(queue_url) + ",\"AttributeNames\":[\"QueueArn\"]}";
+  } else {
+    add_param(body, "QueueUrl", queue_url);
+    body += "&AttributeName.1=QueueArn";
   }
   finish(req, "GetQueueAttributes", std::move(body));
 }
@@ -362,6 +372,36 @@ bool SqsWire::parse_depth(const Response& res, int64_t* depth, std::string* erro
     if (xml_element(attr, "Value", &p, &value) && !add(value)) return false;
   }
   return true;
+}
+
+bool SqsWire::parse_queue_arn(const Response& res, std::string* arn, std::string* error) const {
+  if (protocol_ == Protocol::kJson) {
+    json::value v;
+    if (!parse_json(res, &v, error)) return false;
+    const auto* attrs = v.as_object().if_contains("Attributes");
+    const json::value* a =
+        attrs && attrs->is_object() ? attrs->as_object().if_contains("QueueArn") : nullptr;
+    if (!a || !a->is_string()) {
+      *error = "no QueueArn in " + res.body().substr(0, 200);
+      return false;
+    }
+    *arn = std::string(a->as_string());
+    return true;
+  }
+  std::string_view doc = res.body();
+  size_t pos = 0;
+  std::string_view attr;
+  while (xml_element(doc, "Attribute", &pos, &attr)) {
+    size_t p = 0;
+    std::string_view name, value;
+    if (xml_element(attr, "Name", &p, &name) && name == "QueueArn" &&
+        xml_element(attr, "Value", &p, &value)) {
+      *arn = xml_unescape(value);
+      return true;
+    }
+  }
+  *error = "no QueueArn in " + res.body().substr(0, 200);
+  return false;
 }
 
 }  // namespace ferry::bench

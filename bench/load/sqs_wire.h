@@ -1,19 +1,26 @@
 #pragma once
 // The SQS wire protocols as a client speaks them: AWS JSON 1.0 (`X-Amz-Target: AmazonSQS.<Action>`)
 // and Query (form body in, XML out). Builds request bodies and picks answers apart; no I/O.
-#include <boost/beast/http.hpp>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "bench.h"
+#include "http_client.h"
 
 namespace ferry::bench {
 
-namespace http = boost::beast::http;
-using Request = http::request<http::string_body>;
-using Response = http::response<http::string_body>;
+// Helpers the Query-protocol wires (SQS, SNS) share.
+// Percent-encodes a form value (everything but RFC 3986 unreserved characters).
+std::string form_encode(std::string_view s);
+// Appends `&name=value` (value form-encoded) to a form body.
+void add_form_param(std::string& body, std::string_view name, std::string_view value);
+// XML text between <tag> and </tag> starting at *pos; advances *pos past it.
+bool xml_element(std::string_view doc, std::string_view tag, size_t* pos, std::string_view* out);
+std::string xml_unescape(std::string_view s);
+// A JSON string literal.
+std::string json_quote(std::string_view s);
 
 struct ReceivedMessage {
   std::string receipt_handle;
@@ -35,6 +42,7 @@ class SqsWire {
   void create_queue(Request& req, std::string_view name, bool fifo) const;
   void delete_queue(Request& req, std::string_view queue_url) const;
   void queue_depth(Request& req, std::string_view queue_url) const;
+  void queue_arn(Request& req, std::string_view queue_url) const;
   // fifo: may be null for a standard queue.
   void send(Request& req, std::string_view queue_url, std::string_view body,
             const FifoIds* fifo) const;
@@ -52,6 +60,7 @@ class SqsWire {
                       std::string* error) const;
   // ApproximateNumberOfMessages + ApproximateNumberOfMessagesNotVisible.
   bool parse_depth(const Response& res, int64_t* depth, std::string* error) const;
+  bool parse_queue_arn(const Response& res, std::string* arn, std::string* error) const;
 
  private:
   void finish(Request& req, std::string_view action, std::string body) const;

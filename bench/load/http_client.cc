@@ -1,0 +1,107 @@
+#include "http_client.h"
+
+#include <boost/url/parse.hpp>
+#include <iostream>
+
+namespace ferry::bench {
+
+bool resolve(const std::string& url, Endpoint* out, std::string* error) {
+  auto parsed = boost::urls::parse_uri(url);
+  if (!parsed) {
+    *error = "bad endpoint URL " + url;
+    return false;
+  }
+  std::string host(parsed->host());
+  std::string port = parsed->has_port() ? std::string(parsed->port()) : "80";
+  asio::io_context io;
+  tcp::resolver resolver(io);
+  boost::system::error_code ec;
+  auto results = resolver.resolve(host, port, ec);
+  if (ec || results.empty()) {
+    *error = "cannot resolve " + host + ": " + ec.message();
+    return false;
+  }
+  out->host = host + ":" + port;
+  out->address = results.begin()->endpoint();
+  return true;
+}
+
+bool resolve_endpoint(const std::string& endpoint, Endpoint* out) {
+  std::string error;
+  if (resolve(endpoint.empty() ? "http://127.0.0.1:4566" : endpoint, out, &error)) return true;
+  std::cerr << "ferry-bench: " << error << "\n";
+  return false;
+}
+
+std::string authorization(std::string_view service) {
+  return "AWS4-HMAC-SHA256 Credential=AKIAFERRYBENCH/20260101/us-east-1/" + std::string(service) +
+         "/aws4_request, SignedHeaders=content-type;host;x-amz-date, "
+         "Signature=0000000000000000000000000000000000000000000000000000000000000000";
+}
+
+asio::awaitable<bool> Connection::call(Request& req, Response* res, std::string* error,
+                                       std::chrono::seconds timeout) {
+  if (!open_) {
+    stream_.expires_after(std::chrono::seconds(10));
+    auto [ec] = co_await stream_.async_connect(endpoint_.address, kNoThrow);
+    if (ec) {
+      *error = "connect: " + ec.message();
+      stream_.close();
+      co_return false;
+    }
+    stream_.socket().set_option(tcp::no_delay(true));
+    open_ = true;
+  }
+  stream_.expires_after(timeout);
+  auto [wec, wn] = co_await http::async_write(stream_, req, kNoThrow);
+  if (wec) {
+    *error = "write: " + wec.message();
+    reset();
+    co_return false;
+  }
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(128u << 20);
+  auto [rec, rn] = co_await http::async_read(stream_, buffer_, parser, kNoThrow);
+  if (rec) {
+    *error = "read: " + rec.message();
+    reset();
+    co_return false;
+  }
+  *res = parser.release();
+  if (!res->keep_alive()) reset();
+  unsigned status = res->result_int();
+  if (status < 200 || status >= 300) {
+    *error = "HTTP " + std::to_string(status) + ": " + res->body().substr(0, 300);
+    co_return false;
+  }
+  co_return true;
+}
+
+void Connection::reset() {
+  beast::error_code ignored;
+  stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  stream_.close();
+  buffer_.clear();
+  open_ = false;
+}
+
+bool run_once(const Endpoint& ep, const std::function<asio::awaitable<bool>(Connection&)>& fn) {
+  asio::io_context io;
+  Connection conn(io.get_executor(), ep);
+  bool ok = false;
+  asio::co_spawn(
+      io, [&]() -> asio::awaitable<void> { ok = co_await fn(conn); },
+      [&](std::exception_ptr e) {
+        if (e) ok = false;
+      });
+  io.run();
+  return ok;
+}
+
+asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  timer.expires_after(d);
+  co_await timer.async_wait(kNoThrow);
+}
+
+}  // namespace ferry::bench
