@@ -28,12 +28,17 @@ std::string json_type(const Service* service, const AwsError& e) {
   return std::string(service->error_namespace()) + "#" + e.code;
 }
 
-// JSON-native services (Kinesis) spell the member "Message" in Coral's SerializationException;
-// every other error, and every error of a Query-compatible service, uses "message".
+// A service whose errors follow Coral's JSON conventions (Kinesis), not the Query protocol's
+// (SQS is awsQueryCompatible; SNS is Query-native).
+bool json_native(const Service* service) {
+  return service != nullptr && !service->model().aws_query_compatible() &&
+         service->model().protocol() != "query";
+}
+
+// JSON-native services spell the member "Message" in Coral's SerializationException; every
+// other error uses "message".
 std::string_view message_key(const Service* service, const AwsError& e) {
-  bool json_native = service != nullptr && !service->model().aws_query_compatible() &&
-                     service->model().protocol() != "query";
-  return json_native && e.json_type == kSerializationExceptionType ? "Message" : "message";
+  return json_native(service) && e.json_type == kSerializationExceptionType ? "Message" : "message";
 }
 
 http::Response finish(const http::Request& req, http::Response res, const std::string& request_id) {
@@ -64,9 +69,7 @@ http::Response encode_error(const http::Request& req, Protocol protocol, const S
     res.set(bhttp::field::content_type, protocol == Protocol::kJson11 ? kJson11 : kJson10);
     // awsQueryCompatible services (SQS), and Query-native ones answering JSON, also carry the Query
     // error code in a header, which the SDKs prefer over __type.
-    if (service != nullptr &&
-        (service->model().aws_query_compatible() || service->model().protocol() == "query") &&
-        e.code != "UnknownOperationException") {
+    if (service != nullptr && !json_native(service) && e.code != "UnknownOperationException") {
       res.set("x-amzn-query-error",
               e.wire_query_code() + (e.sender_fault ? ";Sender" : ";Receiver"));
     }
@@ -228,8 +231,7 @@ boost::asio::awaitable<http::Reply> Router::route(http::Request& req) {
       const ProtocolError& e = input.error();
       // JSON-native services (Kinesis) report a missing member as Coral's validation error;
       // Query-compatible ones (SQS) as MissingParameter.
-      if (!e.missing_member.empty() && !service->model().aws_query_compatible() &&
-          service->model().protocol() != "query") {
+      if (!e.missing_member.empty() && json_native(service)) {
         co_return fail_with(AwsError{"ValidationException",
                                      "1 validation error detected: Value null at '" +
                                          e.missing_member +

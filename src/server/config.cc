@@ -111,7 +111,8 @@ int load_config(int argc, char** argv, Config* config) {
   app.add_option("--kinesis-throughput-limits", config->kinesis_throughput_limits,
                  "Enforce AWS's per-shard Kinesis limits (1 MiB or 1,000 records/s in, 2 MiB and "
                  "5 reads/s out): 'all', or comma-separated stream names")
-      ->envname("FERRY_KINESIS_THROUGHPUT_LIMITS");
+      ->envname("FERRY_KINESIS_THROUGHPUT_LIMITS")
+      ->delimiter(',');
 
   try {
     app.parse(argc, argv);
@@ -151,7 +152,7 @@ int load_config(int argc, char** argv, Config* config) {
   from_sns("--smtp-relay", "smtp_relay", &config->smtp_relay);
   from_sns("--smtp-from", "smtp_from", &config->smtp_from);
   from_sns("--sns-gateway-url", "gateway_url", &config->sns_gateway_url);
-  // [kinesis] create_delay_ms, update_delay_ms, throughput_limits ("all" or a list of names)
+  // [kinesis] create_delay_ms, update_delay_ms, throughput_limits
   auto from_kinesis = [&](const char* option, const char* key, auto* target) {
     if (app.get_option(option)->count() > 0) return;
     using T = std::remove_pointer_t<decltype(target)>;
@@ -159,14 +160,13 @@ int load_config(int argc, char** argv, Config* config) {
   };
   from_kinesis("--kinesis-create-delay-ms", "create_delay_ms", &config->kinesis_create_delay_ms);
   from_kinesis("--kinesis-update-delay-ms", "update_delay_ms", &config->kinesis_update_delay_ms);
-  from_kinesis("--kinesis-throughput-limits", "throughput_limits",
-               &config->kinesis_throughput_limits);
-  if (const toml::array* names = file["kinesis"]["throughput_limits"].as_array();
-      names != nullptr && app.get_option("--kinesis-throughput-limits")->count() == 0) {
-    for (const auto& n : *names) {
-      if (auto v = n.value<std::string>()) {
-        if (!config->kinesis_throughput_limits.empty()) config->kinesis_throughput_limits += ",";
-        config->kinesis_throughput_limits += *v;
+  // throughput_limits: "all" or a list of stream names.
+  if (app.get_option("--kinesis-throughput-limits")->count() == 0) {
+    const auto limits = file["kinesis"]["throughput_limits"];
+    if (auto all = limits.value<std::string>()) config->kinesis_throughput_limits = {*all};
+    if (const toml::array* names = limits.as_array()) {
+      for (const auto& n : *names) {
+        if (auto v = n.value<std::string>()) config->kinesis_throughput_limits.push_back(*v);
       }
     }
   }

@@ -33,10 +33,10 @@ struct Config {
   std::string smtp_from = "no-reply@sns.amazonaws.com";  // AWS's sender address
   std::string sns_gateway_url;  // where SMS and mobile push messages are POSTed, if set
   // Kinesis: how long a new stream stays CREATING and a resharded one UPDATING, and which
-  // streams enforce AWS's per-shard throughput limits ("all", or comma-separated names).
+  // streams enforce AWS's per-shard throughput limits (stream names, or "all").
   int kinesis_create_delay_ms = 0;
   int kinesis_update_delay_ms = 0;
-  std::string kinesis_throughput_limits;
+  std::vector<std::string> kinesis_throughput_limits;
 };
 
 // Parses argv, the environment and the config file. Returns an exit code to stop with (0 after

@@ -113,16 +113,11 @@ int main(int argc, char** argv) {
   kinesis_options.region = config.region;
   kinesis_options.create_delay_ms = config.kinesis_create_delay_ms;
   kinesis_options.reshard_delay_ms = config.kinesis_update_delay_ms;
-  if (config.kinesis_throughput_limits == "all") {
-    kinesis_options.enforce_throughput = true;
-  } else {
-    std::string_view names = config.kinesis_throughput_limits;
-    while (!names.empty()) {
-      auto comma = names.find(',');
-      if (auto name = names.substr(0, comma); !name.empty()) {
-        kinesis_options.enforce_throughput_streams.emplace(name);
-      }
-      names = comma == std::string_view::npos ? std::string_view() : names.substr(comma + 1);
+  for (const auto& name : config.kinesis_throughput_limits) {
+    if (name == "all") {
+      kinesis_options.enforce_throughput = true;
+    } else if (!name.empty()) {
+      kinesis_options.enforce_throughput_streams.insert(name);
     }
   }
   kinesis::Engine kinesis_engine(*store, base::SystemClock::instance(), kinesis_options);

@@ -688,7 +688,12 @@ awaitable<ActionResult> KinesisService::list_tags_for_stream(AwsRequest& r) {
 }
 
 awaitable<ActionResult> KinesisService::remove_tags_from_stream(AwsRequest& r) {
-  auto s = stream_of(r);
+  return remove_tags(r, "StreamARN");
+}
+
+// RemoveTagsFromStream and UntagResource differ only in the member that may name the stream.
+awaitable<ActionResult> KinesisService::remove_tags(AwsRequest& r, const char* arn_member) {
+  auto s = stream_of(r, arn_member);
   if (!s) co_return fail(s.error());
   auto keys = get_string_list(r.input, "TagKeys");
   auto result = co_await durably<base::Ok>(
@@ -708,13 +713,7 @@ awaitable<ActionResult> KinesisService::tag_resource(AwsRequest& r) {
 }
 
 awaitable<ActionResult> KinesisService::untag_resource(AwsRequest& r) {
-  auto s = stream_of(r, "ResourceARN");
-  if (!s) co_return fail(s.error());
-  auto keys = get_string_list(r.input, "TagKeys");
-  auto result = co_await durably<base::Ok>(
-      [&](auto done) { return engine_.remove_tags(s->account, s->name, keys, done); });
-  if (!result) co_return fail(result.error());
-  co_return json::object();
+  return remove_tags(r, "ResourceARN");
 }
 
 awaitable<ActionResult> KinesisService::list_tags_for_resource(AwsRequest& r) {

@@ -73,6 +73,7 @@ class KinesisService final : public aws::Service {
 #undef FERRY_KINESIS_HANDLER
 
   boost::asio::awaitable<aws::ActionResult> retention(aws::AwsRequest& r, bool increase);
+  boost::asio::awaitable<aws::ActionResult> remove_tags(aws::AwsRequest& r, const char* arn_member);
   boost::asio::awaitable<aws::ActionResult> monitoring(aws::AwsRequest& r, bool enable);
 
   Engine& engine_;

@@ -115,18 +115,39 @@ json::object to_json(const std::map<std::string, std::string>& m) {
   return o;
 }
 
-std::map<std::string, std::string> from_json(const json::value* v) {
+std::map<std::string, std::string> from_json(const json::object& o) {
   std::map<std::string, std::string> out;
-  if (v == nullptr || !v->is_object()) return out;
-  for (const auto& [k, e] : v->as_object()) {
+  for (const auto& [k, e] : o) {
     if (e.is_string()) out[std::string(k)] = std::string(e.as_string());
   }
   return out;
 }
 
+std::map<std::string, std::string> from_json(const json::value* v) {
+  return v != nullptr && v->is_object() ? from_json(v->as_object())
+                                        : std::map<std::string, std::string>{};
+}
+
 std::string str(const json::object& o, std::string_view key) {
   auto it = o.find(key);
   return it != o.end() && it->value().is_string() ? std::string(it->value().as_string()) : "";
+}
+
+int64_t int64_of(const json::object& o, std::string_view key) {
+  auto it = o.find(key);
+  return it != o.end() && it->value().is_int64() ? it->value().as_int64() : 0;
+}
+
+// Calls fn(id, record) for each record stored under `prefix`, in key order: id is the key after
+// the prefix, record the stored JSON object, or null if the value is not one.
+template <class Fn>
+void scan_records(storage::Store& store, std::string_view prefix, Fn fn) {
+  store.scan(prefix, [&](std::string_view key, std::string_view value) {
+    boost::system::error_code ec;
+    json::value v = json::parse(value, ec);
+    fn(key.substr(prefix.size()), ec || !v.is_object() ? nullptr : &v.as_object());
+    return true;
+  });
 }
 
 const std::set<std::string>& topic_attribute_names() {
@@ -706,34 +727,27 @@ Engine::~Engine() = default;
 
 void Engine::recover() {
   std::unique_lock lock(impl_->mu);
-  impl_->store.scan(kTopicPrefix, [&](std::string_view key, std::string_view value) {
-    boost::system::error_code ec;
-    json::value v = json::parse(value, ec);
-    if (ec || !v.is_object()) return true;
+  storage::Store& store = impl_->store;
+  scan_records(store, kTopicPrefix, [&](std::string_view arn, const json::object* o) {
+    if (o == nullptr) return;
     auto t = std::make_unique<Topic>();
-    t->arn = std::string(key.substr(sizeof(kTopicPrefix) - 1));
-    t->account = str(v.as_object(), "account");
-    t->name = str(v.as_object(), "name");
-    t->attributes = from_json(v.as_object().if_contains("attributes"));
-    t->tags = from_json(v.as_object().if_contains("tags"));
+    t->arn = std::string(arn);
+    t->account = str(*o, "account");
+    t->name = str(*o, "name");
+    t->attributes = from_json(o->if_contains("attributes"));
+    t->tags = from_json(o->if_contains("tags"));
     t->fifo = ends_with(t->name, ".fifo");
     impl_->topics[t->arn] = std::move(t);
-    return true;
   });
-  impl_->store.scan(kSmsPrefix, [&](std::string_view key, std::string_view value) {
-    boost::system::error_code ec;
-    json::value v = json::parse(value, ec);
-    if (!ec) impl_->sms_attributes[std::string(key.substr(sizeof(kSmsPrefix) - 1))] = from_json(&v);
-    return true;
+  scan_records(store, kSmsPrefix, [&](std::string_view account, const json::object* o) {
+    if (o != nullptr) impl_->sms_attributes[std::string(account)] = from_json(*o);
   });
   std::map<Topic*, std::vector<pattern::PatternSpec>> patterns;
-  impl_->store.scan(kSubscriptionPrefix, [&](std::string_view key, std::string_view value) {
-    boost::system::error_code ec;
-    json::value v = json::parse(value, ec);
-    if (ec || !v.is_object()) return true;
-    const auto& o = v.as_object();
+  scan_records(store, kSubscriptionPrefix, [&](std::string_view arn, const json::object* record) {
+    if (record == nullptr) return;
+    const auto& o = *record;
     Subscription s;
-    s.arn = std::string(key.substr(sizeof(kSubscriptionPrefix) - 1));
+    s.arn = std::string(arn);
     s.topic_arn = str(o, "topic");
     s.owner = str(o, "owner");
     s.protocol = str(o, "protocol");
@@ -743,27 +757,23 @@ void Engine::recover() {
     s.token = str(o, "token");
     s.attributes = from_json(o.if_contains("attributes"));
     auto t = impl_->topics.find(s.topic_arn);
-    if (t == impl_->topics.end()) return true;  // its topic's deletion was not finished
+    if (t == impl_->topics.end()) return;  // its topic's deletion was not finished
     t->second->subscriptions.insert(s.arn);
     if (auto p = pattern_of(s.attributes)) {
       patterns[t->second.get()].push_back({s.arn, p->policy, p->dialect});
     }
     impl_->subscriptions[s.arn] = std::move(s);
-    return true;
   });
   for (auto& [topic, specs] : patterns) {
     auto added = topic->matcher.add_all(specs);
     (void)added;
   }
   std::lock_guard dlock(impl_->dmu);
-  impl_->store.scan(kDeliveryPrefix, [&](std::string_view key, std::string_view value) {
-    boost::system::error_code ec;
-    json::value v = json::parse(value, ec);
-    uint64_t id =
-        std::strtoull(std::string(key.substr(sizeof(kDeliveryPrefix) - 1)).c_str(), nullptr, 16);
+  scan_records(store, kDeliveryPrefix, [&](std::string_view hex, const json::object* record) {
+    uint64_t id = std::strtoull(std::string(hex).c_str(), nullptr, 16);
     impl_->next_delivery_id = std::max(impl_->next_delivery_id, id + 1);
-    if (ec || !v.is_object()) return true;
-    const auto& o = v.as_object();
+    if (record == nullptr) return;
+    const auto& o = *record;
     Delivery d;
     d.id = id;
     d.protocol = str(o, "protocol");
@@ -776,26 +786,20 @@ void Engine::recover() {
     d.message_id = str(o, "id");
     d.body = str(o, "body");
     d.raw = o.contains("raw") && o.at("raw").is_bool() && o.at("raw").as_bool();
-    d.attempts = o.contains("attempts") && o.at("attempts").is_int64()
-                     ? static_cast<int>(o.at("attempts").as_int64())
-                     : 0;
-    d.due_ms = o.contains("due") && o.at("due").is_int64() ? o.at("due").as_int64() : 0;
+    d.attempts = static_cast<int>(int64_of(o, "attempts"));
+    d.due_ms = int64_of(o, "due");
     if (d.protocol.empty()) d.protocol = d.endpoint.rfind("https:", 0) == 0 ? "https" : "http";
     impl_->due.insert({d.due_ms, d.id});
     impl_->deliveries[d.id] = std::move(d);
-    return true;
   });
-  impl_->store.scan(kOutboxPrefix, [&](std::string_view key, std::string_view value) {
-    boost::system::error_code ec;
-    json::value v = json::parse(value, ec);
-    uint64_t seq =
-        std::strtoull(std::string(key.substr(sizeof(kOutboxPrefix) - 1)).c_str(), nullptr, 16);
+  scan_records(store, kOutboxPrefix, [&](std::string_view hex, const json::object* record) {
+    uint64_t seq = std::strtoull(std::string(hex).c_str(), nullptr, 16);
     impl_->next_outbox_seq = std::max(impl_->next_outbox_seq, seq + 1);
-    if (ec || !v.is_object()) return true;
-    const auto& o = v.as_object();
+    if (record == nullptr) return;
+    const auto& o = *record;
     OutboxEntry e;
     e.seq = seq;
-    e.timestamp_ms = o.contains("ts") && o.at("ts").is_int64() ? o.at("ts").as_int64() : 0;
+    e.timestamp_ms = int64_of(o, "ts");
     e.protocol = str(o, "protocol");
     e.destination = str(o, "destination");
     e.message = str(o, "message");
@@ -805,27 +809,18 @@ void Engine::recover() {
     e.subscription_arn = str(o, "sub");
     e.attributes_json = str(o, "attributes");
     impl_->outbox.push_back(std::move(e));  // the scan is in key (= sequence) order
-    return true;
   });
-  impl_->store.scan(kApplicationPrefix, [&](std::string_view key, std::string_view value) {
-    boost::system::error_code ec;
-    json::value v = json::parse(value, ec);
-    if (ec || !v.is_object()) return true;
-    const auto& o = v.as_object();
-    Impl::Application a{str(o, "account"), str(o, "name"), str(o, "platform"),
-                        from_json(o.if_contains("attributes"))};
-    impl_->applications[std::string(key.substr(sizeof(kApplicationPrefix) - 1))] = std::move(a);
-    return true;
+  scan_records(store, kApplicationPrefix, [&](std::string_view arn, const json::object* o) {
+    if (o == nullptr) return;
+    impl_->applications[std::string(arn)] = {str(*o, "account"), str(*o, "name"),
+                                             str(*o, "platform"),
+                                             from_json(o->if_contains("attributes"))};
   });
-  impl_->store.scan(kEndpointPrefix, [&](std::string_view key, std::string_view value) {
-    boost::system::error_code ec;
-    json::value v = json::parse(value, ec);
-    if (ec || !v.is_object()) return true;
-    const auto& o = v.as_object();
-    Impl::PushEndpoint e{str(o, "application"), from_json(o.if_contains("attributes"))};
-    if (!impl_->applications.count(e.application_arn)) return true;  // deleted with its app
-    impl_->endpoints[std::string(key.substr(sizeof(kEndpointPrefix) - 1))] = std::move(e);
-    return true;
+  scan_records(store, kEndpointPrefix, [&](std::string_view arn, const json::object* o) {
+    if (o == nullptr) return;
+    Impl::PushEndpoint e{str(*o, "application"), from_json(o->if_contains("attributes"))};
+    if (!impl_->applications.count(e.application_arn)) return;  // deleted with its app
+    impl_->endpoints[std::string(arn)] = std::move(e);
   });
 }
 
@@ -1774,64 +1769,51 @@ const json::object* path_object(const json::value& v,
   return cur->if_object();
 }
 
-// The subscription's healthyRetryPolicy, unless the topic disables overrides; else the topic's
-// http defaultHealthyRetryPolicy; else AWS's default for http/s endpoints.
-RetryPolicy retry_policy(const AttributeMap* sub, const AttributeMap* topic) {
-  RetryPolicy r;
-  bool overrides = true;
-  if (topic != nullptr) {
-    if (auto it = topic->find("DeliveryPolicy"); it != topic->end()) {
-      boost::system::error_code ec;
-      json::value v = json::parse(it->second, ec);
-      if (!ec) {
-        if (auto* p = path_object(v, {"http", "defaultHealthyRetryPolicy"})) apply_policy(*p, r);
-        if (auto* h = path_object(v, {"http"})) {
-          auto d = h->find("disableSubscriptionOverrides");
-          overrides = !(d != h->end() && d->value().is_bool() && d->value().as_bool());
-        }
-      }
-    }
-  }
-  if (sub != nullptr && overrides) {
-    if (auto it = sub->find("DeliveryPolicy"); it != sub->end()) {
-      boost::system::error_code ec;
-      json::value v = json::parse(it->second, ec);
-      if (!ec) {
-        if (auto* p = path_object(v, {"healthyRetryPolicy"})) apply_policy(*p, r);
-      }
-    }
-  }
-  return r;
+// The DeliveryPolicy attribute of a topic or subscription, parsed; nullopt if absent or not JSON.
+std::optional<json::value> delivery_policy(const AttributeMap* attributes) {
+  if (attributes == nullptr) return std::nullopt;
+  auto it = attributes->find("DeliveryPolicy");
+  if (it == attributes->end()) return std::nullopt;
+  boost::system::error_code ec;
+  json::value v = json::parse(it->second, ec);
+  if (ec) return std::nullopt;
+  return v;
 }
 
-// maxReceivesPerSecond of the subscription's throttlePolicy, unless the topic disables
-// overrides; else of the topic's http defaultThrottlePolicy; 0: unlimited.
-int max_receives_per_second(const AttributeMap* sub, const AttributeMap* topic) {
-  int limit = 0;
+// Calls `apply` with the topic's http.<topic_key> object, then with the subscription's <sub_key>
+// object unless the topic sets http.disableSubscriptionOverrides: the later one wins.
+template <class Apply>
+void resolve_policy(const AttributeMap* sub, const AttributeMap* topic, std::string_view topic_key,
+                    std::string_view sub_key, Apply apply) {
   bool overrides = true;
-  auto parse = [](const AttributeMap* attrs) -> std::optional<json::value> {
-    if (attrs == nullptr) return std::nullopt;
-    auto it = attrs->find("DeliveryPolicy");
-    if (it == attrs->end()) return std::nullopt;
-    boost::system::error_code ec;
-    json::value v = json::parse(it->second, ec);
-    if (ec) return std::nullopt;
-    return v;
-  };
-  if (auto v = parse(topic)) {
-    if (auto* p = path_object(*v, {"http", "defaultThrottlePolicy"})) {
-      limit = int_of(*p, "maxReceivesPerSecond", limit);
-    }
+  if (auto v = delivery_policy(topic)) {
+    if (auto* p = path_object(*v, {"http", topic_key})) apply(*p);
     if (auto* h = path_object(*v, {"http"})) {
       auto d = h->find("disableSubscriptionOverrides");
       overrides = !(d != h->end() && d->value().is_bool() && d->value().as_bool());
     }
   }
-  if (auto v = parse(sub); v && overrides) {
-    if (auto* p = path_object(*v, {"throttlePolicy"})) {
-      limit = int_of(*p, "maxReceivesPerSecond", limit);
-    }
+  if (!overrides) return;
+  if (auto v = delivery_policy(sub)) {
+    if (auto* p = path_object(*v, {sub_key})) apply(*p);
   }
+}
+
+// The subscription's healthyRetryPolicy, else the topic's http defaultHealthyRetryPolicy, else
+// AWS's default for http/s endpoints.
+RetryPolicy retry_policy(const AttributeMap* sub, const AttributeMap* topic) {
+  RetryPolicy r;
+  resolve_policy(sub, topic, "defaultHealthyRetryPolicy", "healthyRetryPolicy",
+                 [&](const json::object& p) { apply_policy(p, r); });
+  return r;
+}
+
+// maxReceivesPerSecond of the subscription's throttlePolicy, else of the topic's http
+// defaultThrottlePolicy; 0: unlimited.
+int max_receives_per_second(const AttributeMap* sub, const AttributeMap* topic) {
+  int limit = 0;
+  resolve_policy(sub, topic, "defaultThrottlePolicy", "throttlePolicy",
+                 [&](const json::object& p) { limit = int_of(p, "maxReceivesPerSecond", limit); });
   return std::max(limit, 0);
 }
 
