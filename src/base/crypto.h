@@ -21,6 +21,8 @@ std::string to_hex(const std::array<uint8_t, N>& a) {
 }
 
 std::string base64_encode(std::string_view data);
+// Appends the base64 of `data` to `out` (no intermediate string).
+void base64_encode_append(std::string& out, std::string_view data);
 // Strict standard base64 (with padding); nullopt on any invalid character or length.
 std::optional<std::string> base64_decode(std::string_view text);
 // Whether base64_decode(text) would succeed, without decoding.
