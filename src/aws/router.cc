@@ -294,7 +294,8 @@ boost::asio::awaitable<http::Reply> Router::route(http::Request& req) {
     res.body() = encode_cbor_output(*operation, result.value());
   } else {
     res.set(bhttp::field::content_type, request.protocol == Protocol::kJson11 ? kJson11 : kJson10);
-    res.body() = json::serialize(result.value());
+    res.body() =
+        request.json_body.empty() ? json::serialize(result.value()) : std::move(request.json_body);
   }
   if (spdlog::should_log(spdlog::level::debug)) {
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(

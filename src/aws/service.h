@@ -26,6 +26,9 @@ struct AwsRequest {
   std::string request_id;
   std::string host;  // Host header, used to build URLs such as QueueUrl
   std::string path;  // request path without query string (Query protocol may address a queue)
+  // Set by an action that writes its own JSON answer (JSON protocols only, for answers too big
+  // to build as a DOM cheaply); the router sends it instead of the result object.
+  std::string json_body;
   // Set by an action that answers with an event stream (SubscribeToShard): the router sends the
   // action's result as the `initial-response` event, then this writes the next events (AWS
   // event-stream messages, aws/event_stream.h) until the stream ends.
