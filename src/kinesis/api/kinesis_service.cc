@@ -599,11 +599,96 @@ awaitable<ActionResult> KinesisService::get_shard_iterator(AwsRequest& r) {
   co_return json::object{{"ShardIterator", it.value()}};
 }
 
+namespace {
+
+void append_json_string(std::string& out, std::string_view s) {
+  bool plain = std::all_of(s.begin(), s.end(), [](char c) {
+    return static_cast<unsigned char>(c) >= 0x20 && c != '"' && c != '\\' && c != 0x7f;
+  });
+  if (plain) {
+    out += '"';
+    out += s;
+    out += '"';
+  } else {
+    out += json::serialize(json::string_view(s.data(), s.size()));
+  }
+}
+
+json::array child_shards_json(const std::vector<ChildShard>& children) {
+  json::array out;
+  for (const auto& c : children) {
+    json::array parents;
+    for (const auto& p : c.parent_shards) parents.emplace_back(p);
+    out.push_back(
+        json::object{{"ShardId", c.shard_id},
+                     {"ParentShards", std::move(parents)},
+                     {"HashKeyRange", json::object{{"StartingHashKey", hash_key_string(c.start)},
+                                                   {"EndingHashKey", hash_key_string(c.end)}}}});
+  }
+  return out;
+}
+
+// `"Records":[...]` written straight into a body: answers carry up to 10 MiB of record data, and
+// building and serialising a DOM of them was most of a reader's server time.
+void append_records_json(std::string& body, const std::vector<ReadRecord>& records,
+                         const std::string& encryption_type) {
+  size_t size = body.size() + 64;
+  for (const auto& rec : records) {
+    size += 4 * ((rec.data.size() + 2) / 3) + rec.partition_key.size() + 160;
+  }
+  body.reserve(size);
+  body += "\"Records\":[";
+  char stamp[32];
+  for (size_t i = 0; i < records.size(); ++i) {
+    const auto& rec = records[i];
+    body += i == 0 ? "{\"SequenceNumber\":\"" : ",{\"SequenceNumber\":\"";
+    body += rec.sequence_number;
+    auto ms = rec.arrival_ms;
+    int n = std::snprintf(stamp, sizeof stamp, "%lld.%03lld", static_cast<long long>(ms / 1000),
+                          static_cast<long long>(ms % 1000));
+    body += "\",\"ApproximateArrivalTimestamp\":";
+    body.append(stamp, static_cast<size_t>(n));
+    body += ",\"Data\":\"";
+    base::base64_encode_append(body, rec.data);
+    body += "\",\"PartitionKey\":";
+    append_json_string(body, rec.partition_key);
+    if (!encryption_type.empty() && encryption_type != "NONE") {
+      body += ",\"EncryptionType\":";
+      append_json_string(body, encryption_type);
+    }
+    body += '}';
+  }
+  body += ']';
+}
+
+std::string get_records_json(const GetRecordsOutput& out) {
+  std::string body = "{";
+  append_records_json(body, out.records, out.encryption_type);
+  body += ",\"MillisBehindLatest\":";
+  body += std::to_string(out.millis_behind_latest);
+  if (out.next_iterator) {
+    body += ",\"NextShardIterator\":";
+    append_json_string(body, *out.next_iterator);
+  }
+  if (!out.next_iterator || !out.child_shards.empty()) {
+    body += ",\"ChildShards\":";
+    body += json::serialize(child_shards_json(out.child_shards));
+  }
+  body += '}';
+  return body;
+}
+
+}  // namespace
+
 awaitable<ActionResult> KinesisService::get_records(AwsRequest& r) {
   auto limit = limit_of(r.input, "Limit", "limit", 10000);
   if (!limit) co_return fail(limit.error());
   auto out = engine_.get_records(get_string(r.input, "ShardIterator"), limit->value_or(10000));
   if (!out) co_return fail(out.error());
+  if (r.protocol != aws::Protocol::kCbor11) {
+    r.json_body = get_records_json(*out);
+    co_return json::object();
+  }
   json::array records;
   for (const auto& rec : out->records) {
     json::object o{{"SequenceNumber", rec.sequence_number},
@@ -617,17 +702,7 @@ awaitable<ActionResult> KinesisService::get_records(AwsRequest& r) {
                       {"MillisBehindLatest", out->millis_behind_latest}};
   if (out->next_iterator) result["NextShardIterator"] = *out->next_iterator;
   if (!out->next_iterator || !out->child_shards.empty()) {
-    json::array children;
-    for (const auto& c : out->child_shards) {
-      json::array parents;
-      for (const auto& p : c.parent_shards) parents.emplace_back(p);
-      children.push_back(
-          json::object{{"ShardId", c.shard_id},
-                       {"ParentShards", std::move(parents)},
-                       {"HashKeyRange", json::object{{"StartingHashKey", hash_key_string(c.start)},
-                                                     {"EndingHashKey", hash_key_string(c.end)}}}});
-    }
-    result["ChildShards"] = std::move(children);
+    result["ChildShards"] = child_shards_json(out->child_shards);
   }
   co_return result;
 }
@@ -1047,29 +1122,20 @@ namespace {
 constexpr auto kHeartbeat = std::chrono::seconds(5);  // an event at least this often
 
 std::string subscribe_event_payload(const Engine::SubscriptionEvent& e) {
-  json::array records;
-  for (const auto& rec : e.records) {
-    records.push_back(json::object{{"SequenceNumber", rec.sequence_number},
-                                   {"ApproximateArrivalTimestamp", seconds(rec.arrival_ms)},
-                                   {"Data", base::base64_encode(rec.data)},
-                                   {"PartitionKey", rec.partition_key}});
+  std::string body = "{";
+  append_records_json(body, e.records, "");
+  body += ",\"MillisBehindLatest\":";
+  body += std::to_string(e.millis_behind_latest);
+  if (e.continuation) {
+    body += ",\"ContinuationSequenceNumber\":";
+    append_json_string(body, *e.continuation);
   }
-  json::object out{{"Records", std::move(records)}, {"MillisBehindLatest", e.millis_behind_latest}};
-  if (e.continuation) out["ContinuationSequenceNumber"] = *e.continuation;
   if (e.shard_ended) {
-    json::array children;
-    for (const auto& c : e.child_shards) {
-      json::array parents;
-      for (const auto& p : c.parent_shards) parents.emplace_back(p);
-      children.push_back(
-          json::object{{"ShardId", c.shard_id},
-                       {"ParentShards", std::move(parents)},
-                       {"HashKeyRange", json::object{{"StartingHashKey", hash_key_string(c.start)},
-                                                     {"EndingHashKey", hash_key_string(c.end)}}}});
-    }
-    out["ChildShards"] = std::move(children);
+    body += ",\"ChildShards\":";
+    body += json::serialize(child_shards_json(e.child_shards));
   }
-  return json::serialize(out);
+  body += '}';
+  return body;
 }
 
 // Ends the engine's subscription when the stream (or a reply never streamed) is gone.

@@ -50,26 +50,69 @@ std::string stream_prefix(uint64_t incarnation) {
   return k;
 }
 
-std::string encode_record(const Record& r) {
-  std::string v;
-  put_be(v, static_cast<uint64_t>(r.arrival_ms), 8);
-  put_be(v, r.partition_key.size(), 4);
-  v += r.partition_key;
-  v += r.data;
-  return v;
+// A chunk is the records one write put into one shard, stored as one value under the record key
+// of its first record: a page of GetRecords then costs one store read per chunk rather than one
+// per record, and a PutRecords one store put per shard it touches. Layout: kChunkMagic, then per
+// record its counter (8), arrival (8), partition key length (2), data size (4), key and data.
+// Values written before chunks hold one record: arrival (8), key length (4), key, data; their
+// first byte is the top of a millisecond clock, never kChunkMagic.
+constexpr char kChunkMagic = '\xc1';
+constexpr size_t kChunkEntryHeader = 22;
+
+void append_to_chunk(std::string& chunk, Record& r, std::string_view data) {
+  if (chunk.empty()) chunk.push_back(kChunkMagic);
+  put_be(chunk, r.counter, 8);
+  put_be(chunk, static_cast<uint64_t>(r.arrival_ms), 8);
+  put_be(chunk, r.partition_key.size(), 2);
+  put_be(chunk, data.size(), 4);
+  chunk += r.partition_key;
+  r.offset = static_cast<uint32_t>(chunk.size());
+  chunk += data;
 }
 
-std::optional<Record> decode_record(std::string_view v, uint64_t counter) {
+// The records of a stored chunk (or single old-format record) under key counter `first`, data
+// left in the value (Record::offset); nullopt if the value is malformed.
+std::optional<std::vector<Record>> decode_chunk(std::string_view v, uint64_t first) {
+  std::vector<Record> out;
+  if (!v.empty() && v[0] == kChunkMagic) {
+    for (size_t p = 1; p < v.size();) {
+      if (v.size() - p < kChunkEntryHeader) return std::nullopt;
+      Record r;
+      r.counter = get_be(v, p, 8);
+      r.arrival_ms = static_cast<int64_t>(get_be(v, p + 8, 8));
+      uint64_t key_size = get_be(v, p + 16, 2);
+      uint64_t size = get_be(v, p + 18, 4);
+      p += kChunkEntryHeader;
+      if (v.size() - p < key_size + size) return std::nullopt;
+      r.partition_key = std::string(v.substr(p, key_size));
+      r.chunk = first;
+      r.offset = static_cast<uint32_t>(p + key_size);
+      r.size = static_cast<uint32_t>(size);
+      p += key_size + size;
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
   if (v.size() < 12) return std::nullopt;
   Record r;
-  r.counter = counter;
+  r.counter = first;
+  r.chunk = first;
   r.arrival_ms = static_cast<int64_t>(get_be(v, 0, 8));
   uint64_t n = get_be(v, 8, 4);
   if (v.size() < 12 + n) return std::nullopt;
   r.partition_key = std::string(v.substr(12, n));
-  r.data = std::string(v.substr(12 + n));
-  r.size = static_cast<uint32_t>(r.data.size());
-  return r;
+  r.offset = static_cast<uint32_t>(12 + n);
+  r.size = static_cast<uint32_t>(v.size() - 12 - n);
+  out.push_back(std::move(r));
+  return out;
+}
+
+// Where a page will find a record's data: a copy appended to `cached` now, or its chunk.
+PageData page_data(const Record& r, size_t index, std::string& cached) {
+  if (!r.cached) return {index, r.chunk, r.offset, r.size};
+  auto offset = static_cast<uint32_t>(cached.size());
+  cached += r.data;
+  return {index, std::nullopt, offset, r.size};
 }
 
 std::string shard_name(uint32_t index) {
@@ -367,26 +410,30 @@ Result<base::Ok> Engine::recover() {
     uint64_t counter = get_be(key, kRecordPrefix.size() + 12, 8);
     auto it = by_incarnation_.find(inc);
     if (it == by_incarnation_.end()) return true;
-    auto rec = decode_record(value, counter);
-    if (rec) it->second->records[shard].push_back(std::move(*rec));
-    counter_ = std::max(counter_, counter + 1);
+    auto chunk = decode_chunk(value, counter);
+    if (!chunk) {
+      broken = true;
+      return false;
+    }
+    auto& dq = it->second->records[shard];
+    for (auto& r : *chunk) {
+      counter_ = std::max(counter_, r.counter + 1);
+      r.cached = false;  // read back from the store when asked for
+      dq.push_back(std::move(r));
+    }
     return true;
   });
+  if (broken) return error(Errc::kInternal, "a record chunk in the store is corrupt");
   for (auto& [key, st] : streams_) {
     for (auto& [idx, dq] : st->records) {
       std::sort(dq.begin(), dq.end(),
                 [](const Record& a, const Record& b) { return a.counter < b.counter; });
-      for (const auto& r : dq) {
-        cached_bytes_ += r.size;
-        cache_order_.push_back({st->meta.incarnation, idx, r.counter});
-      }
     }
     counter_ = std::max(counter_, st->meta.incarnation + 1);
     for (const auto& sh : st->meta.shards) {
       counter_ = std::max(counter_, std::max(sh.start_counter, sh.end_counter.value_or(0)) + 1);
     }
   }
-  evict();
   return base::Ok{};
 }
 
@@ -454,9 +501,10 @@ void Engine::trim(Stream& s) {
       uncache(dq.front());
       dq.pop_front();
     }
-    if (any) {
-      batch.delete_range(shard_prefix(s.meta.incarnation, index),
-                         record_key(s.meta.incarnation, index, last + 1));
+    if (any) {  // whole chunks only: the one holding the oldest record left stays
+      batch.delete_range(
+          shard_prefix(s.meta.incarnation, index),
+          record_key(s.meta.incarnation, index, dq.empty() ? last + 1 : dq.front().chunk));
     }
   }
   // Closed shards leave the stream once their records are past retention.
@@ -597,7 +645,8 @@ Engine::Counts Engine::counts(const std::string& account) {
 
 // --- records ---
 
-Result<PutOutput> Engine::place(Stream& s, const PutInput& input, storage::WriteBatch& batch) {
+Result<PutOutput> Engine::place(Stream& s, const PutInput& input, ChunkDrafts& drafts,
+                                storage::WriteBatch& batch) {
   u128 hash;
   if (input.explicit_hash_key) {
     auto h = parse_hash_key(*input.explicit_hash_key);
@@ -628,9 +677,12 @@ Result<PutOutput> Engine::place(Stream& s, const PutInput& input, storage::Write
     r.counter = next_counter(batch);
     r.arrival_ms = clock_.now_ms();
     r.partition_key = input.partition_key;
+    r.size = static_cast<uint32_t>(input.data.size());
+    ChunkDraft& draft = drafts[sh.index];
+    if (draft.value.empty()) draft.first = r.counter;
+    r.chunk = draft.first;
+    append_to_chunk(draft.value, r, input.data);
     r.data = input.data;
-    r.size = static_cast<uint32_t>(r.data.size());
-    batch.put(record_key(s.meta.incarnation, sh.index, r.counter), encode_record(r));
     PutOutput out{format_sequence(r.counter, sh.index, s.meta.incarnation), sh.id, {}, {}};
     s.records[sh.index].push_back(std::move(r));
     cache_added(s.meta.incarnation, sh.index, s.records[sh.index].back());
@@ -639,14 +691,22 @@ Result<PutOutput> Engine::place(Stream& s, const PutInput& input, storage::Write
   return error(Errc::kInternal, "no open shard owns hash key " + hash_key_string(hash));
 }
 
+void Engine::put_chunks(uint64_t incarnation, ChunkDrafts& drafts, storage::WriteBatch& batch) {
+  for (auto& [index, draft] : drafts) {
+    batch.put(record_key(incarnation, index, draft.first), std::move(draft.value));
+  }
+}
+
 Result<PutOutput> Engine::put_record(const std::string& account, const std::string& name,
                                      const PutInput& input, Done done) {
   std::lock_guard lock(mu_);
   auto s = need_created(account, name);
   if (!s) return base::fail(s.error());
   storage::WriteBatch batch;
-  auto out = place(**s, input, batch);
+  ChunkDrafts drafts;
+  auto out = place(**s, input, drafts, batch);
   if (!out) return out;
+  put_chunks((*s)->meta.incarnation, drafts, batch);
   done = wake_after((*s)->meta.incarnation, {*shard_index_of(out->shard_id)}, std::move(done));
   commit(std::move(batch), std::move(done)).value();
   return out;
@@ -667,10 +727,11 @@ Result<std::vector<PutOutput>> Engine::put_records(const std::string& account,
     }
   }
   storage::WriteBatch batch;
+  ChunkDrafts drafts;
   std::vector<PutOutput> out;
   out.reserve(inputs.size());
   for (const auto& in : inputs) {
-    auto r = place(**s, in, batch);
+    auto r = place(**s, in, drafts, batch);
     if (!r && r.error().code == Errc::kThroughputExceeded) {
       out.push_back({{}, {}, "ProvisionedThroughputExceededException", r.error().message});
       continue;
@@ -678,10 +739,9 @@ Result<std::vector<PutOutput>> Engine::put_records(const std::string& account,
     if (!r) return base::fail(r.error());  // cannot happen: checked above, shards cover the space
     out.push_back(std::move(r.value()));
   }
+  put_chunks((*s)->meta.incarnation, drafts, batch);
   std::vector<uint32_t> touched;
-  for (const auto& o : out) {
-    if (auto index = shard_index_of(o.shard_id)) touched.push_back(*index);
-  }
+  for (const auto& [index, draft] : drafts) touched.push_back(index);
   done = wake_after((*s)->meta.incarnation, std::move(touched), std::move(done));
   commit(std::move(batch), std::move(done)).value();
   return out;
@@ -769,7 +829,7 @@ Result<std::string> Engine::get_shard_iterator(const std::string& account, const
 }
 
 Result<GetRecordsOutput> Engine::get_records(const std::string& iterator, int limit) {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   auto raw = base::base64_decode(iterator);
   if (!raw || raw->size() != 45 || (*raw)[0] != 1) {
     return error(Errc::kInvalidArgument, "Invalid ShardIterator.");
@@ -823,24 +883,19 @@ Result<GetRecordsOutput> Engine::get_records(const std::string& iterator, int li
                               [](const Record& r, uint64_t p) { return r.counter < p; });
   GetRecordsOutput out;
   out.encryption_type = st.meta.encryption_type;
+  std::vector<PageData> where;
+  std::string cached;
   size_t bytes = 0;
   uint64_t next = position;
   for (; pos != dq.end() && out.records.size() < static_cast<size_t>(limit); ++pos) {
     size_t size = pos->size + pos->partition_key.size();
     if (!out.records.empty() && bytes + size > kMaxGetBytes) break;
     bytes += size;
-    std::string data;
-    if (pos->cached) {
-      data = pos->data;
-    } else if (auto stored = store_.get(record_key(inc, index, pos->counter))) {
-      auto rec = decode_record(*stored, pos->counter);
-      if (!rec) return error(Errc::kInternal, "a record in the store is corrupt");
-      data = std::move(rec->data);
-    } else {
-      return error(Errc::kInternal, "a record is missing from the store");
-    }
+    where.push_back(page_data(*pos, out.records.size(), cached));
     out.records.push_back({format_sequence(pos->counter, index, st.meta.incarnation),
-                           pos->arrival_ms, pos->partition_key, std::move(data)});
+                           pos->arrival_ms,
+                           pos->partition_key,
+                           {}});
     next = pos->counter + 1;
   }
   if (usage != nullptr) usage->read_bytes += static_cast<int64_t>(bytes);
@@ -854,10 +909,53 @@ Result<GetRecordsOutput> Engine::get_records(const std::string& iterator, int li
         out.child_shards.push_back(std::move(c));
       }
     }
-    return out;
+  } else {
+    out.next_iterator = make_iterator(inc, index, next);
   }
-  out.next_iterator = make_iterator(inc, index, next);
+  lock.unlock();
+  auto read = read_page(inc, index, where, std::move(cached), out.records, out.buffers);
+  if (!read) return base::fail(read.error());
   return out;
+}
+
+Result<base::Ok> Engine::read_page(uint64_t incarnation, uint32_t shard,
+                                   const std::vector<PageData>& where, std::string cached,
+                                   std::vector<ReadRecord>& records, PageBuffers& buffers) {
+  const std::string* held = nullptr;
+  if (!cached.empty()) {
+    buffers.push_back(std::make_unique<std::string>(std::move(cached)));
+    held = buffers.back().get();
+  }
+  std::optional<uint64_t> loaded;
+  const std::string* chunk = nullptr;
+  std::vector<size_t> gone;
+  for (const auto& w : where) {
+    const std::string* in = held;
+    if (w.chunk) {
+      if (loaded != w.chunk) {
+        loaded = w.chunk;
+        chunk = nullptr;
+        if (auto value = store_.get(record_key(incarnation, shard, *w.chunk))) {
+          buffers.push_back(std::make_unique<std::string>(std::move(*value)));
+          chunk = buffers.back().get();
+        }
+      }
+      if (chunk == nullptr) {
+        gone.push_back(w.index);  // trimmed or deleted since the page was chosen
+        continue;
+      }
+      in = chunk;
+    }
+    if (w.size == 0) continue;
+    if (in == nullptr || in->size() < w.offset || in->size() - w.offset < w.size) {
+      return error(Errc::kInternal, "a record chunk in the store is corrupt");
+    }
+    records[w.index].data = std::string_view(*in).substr(w.offset, w.size);
+  }
+  for (auto it = gone.rbegin(); it != gone.rend(); ++it) {
+    records.erase(records.begin() + static_cast<std::ptrdiff_t>(*it));
+  }
+  return base::Ok{};
 }
 
 // --- configuration ---
@@ -1313,8 +1411,8 @@ Result<Engine::Subscription> Engine::subscribe(const SubscribeInput& input,
 Result<Engine::SubscriptionEvent> Engine::read_subscription(uint64_t id) {
   constexpr size_t kMaxEventRecords = 10000;
   constexpr size_t kMaxEventBytes = 2 * 1024 * 1024;
-  std::lock_guard lock(mu_);
-  std::lock_guard sub_lock(sub_mu_);
+  std::unique_lock lock(mu_);
+  std::unique_lock sub_lock(sub_mu_);
   auto found = subscribers_.find(id);
   if (found == subscribers_.end()) return error(Errc::kInternal, "no such subscription");
   Subscriber& sub = found->second;
@@ -1342,23 +1440,18 @@ Result<Engine::SubscriptionEvent> Engine::read_subscription(uint64_t id) {
   auto pos = std::lower_bound(dq.begin(), dq.end(), sub.position,
                               [](const Record& r, uint64_t p) { return r.counter < p; });
   SubscriptionEvent out;
+  std::vector<PageData> where;
+  std::string cached;
   size_t bytes = 0;
   for (; pos != dq.end() && out.records.size() < kMaxEventRecords; ++pos) {
     size_t size = pos->size + pos->partition_key.size();
     if (!out.records.empty() && bytes + size > kMaxEventBytes) break;
     bytes += size;
-    std::string data;
-    if (pos->cached) {
-      data = pos->data;
-    } else if (auto stored = store_.get(record_key(sub.incarnation, sub.shard, pos->counter))) {
-      auto rec = decode_record(*stored, pos->counter);
-      if (!rec) return error(Errc::kInternal, "a record in the store is corrupt");
-      data = std::move(rec->data);
-    } else {
-      return error(Errc::kInternal, "a record is missing from the store");
-    }
+    where.push_back(page_data(*pos, out.records.size(), cached));
     out.records.push_back({format_sequence(pos->counter, sub.shard, sub.incarnation),
-                           pos->arrival_ms, pos->partition_key, std::move(data)});
+                           pos->arrival_ms,
+                           pos->partition_key,
+                           {}});
     sub.position = pos->counter + 1;
   }
   if (pos != dq.end()) {
@@ -1382,6 +1475,12 @@ Result<Engine::SubscriptionEvent> Engine::read_subscription(uint64_t id) {
   uint64_t last = sub.position > sh->start_counter ? sub.position - 1 : sh->start_counter;
   out.continuation = format_sequence(last, sub.shard, sub.incarnation);
   out.expired = now >= sub.expires_ms;
+  uint64_t incarnation = sub.incarnation;
+  uint32_t shard = sub.shard;
+  sub_lock.unlock();
+  lock.unlock();
+  auto read = read_page(incarnation, shard, where, std::move(cached), out.records, out.buffers);
+  if (!read) return base::fail(read.error());
   return out;
 }
 

@@ -122,16 +122,29 @@ struct Record {
   uint64_t counter = 0;
   int64_t arrival_ms = 0;
   std::string partition_key;
-  std::string data;    // empty unless cached
-  uint32_t size = 0;   // bytes of data
-  bool cached = true;  // data is in memory; else read back from the store
+  std::string data;     // empty unless cached
+  uint32_t size = 0;    // bytes of data
+  bool cached = true;   // data is in memory; else read back from the store
+  uint64_t chunk = 0;   // the stored chunk holding it: the counter of the chunk's first record
+  uint32_t offset = 0;  // where its data starts in the chunk's value
 };
 
 struct ReadRecord {
   std::string sequence_number;
   int64_t arrival_ms = 0;
   std::string partition_key;
-  std::string data;
+  std::string_view data;  // into the buffers of the page (GetRecordsOutput, SubscriptionEvent)
+};
+
+// What a page's record data points into: stored chunks as read, and copies of cached records.
+// unique_ptr so that moving a page never moves a string (and never dangles a view).
+using PageBuffers = std::vector<std::unique_ptr<std::string>>;
+// Where the data of records[index] of a page is, chosen under the engine's lock: in a string of
+// cached data copied then (chunk unset), or in a stored chunk, read after the lock is released.
+struct PageData {
+  size_t index;
+  std::optional<uint64_t> chunk;
+  uint32_t offset, size;
 };
 
 struct ChildShard {
@@ -142,6 +155,7 @@ struct ChildShard {
 
 struct GetRecordsOutput {
   std::vector<ReadRecord> records;
+  PageBuffers buffers;
   std::optional<std::string> next_iterator;  // absent at the end of a closed shard
   int64_t millis_behind_latest = 0;
   std::vector<ChildShard> child_shards;  // set at the end of a closed shard
@@ -244,6 +258,7 @@ class Engine {
   };
   struct SubscriptionEvent {
     std::vector<ReadRecord> records;
+    PageBuffers buffers;
     std::optional<std::string> continuation;  // absent at the end of a closed shard
     int64_t millis_behind_latest = 0;
     std::vector<ChildShard> child_shards;  // set at the end of a closed shard
@@ -274,7 +289,21 @@ class Engine {
   void persist(const Stream& s, storage::WriteBatch& batch) const;
   uint64_t next_counter(storage::WriteBatch& batch);
   void trim(Stream& s);
-  Result<PutOutput> place(Stream& s, const PutInput& input, storage::WriteBatch& batch);
+  // The records one write puts into each shard (by shard index), becoming one stored chunk each.
+  struct ChunkDraft {
+    uint64_t first = 0;  // counter of its first record: the chunk's key
+    std::string value;
+  };
+  using ChunkDrafts = std::map<uint32_t, ChunkDraft>;
+  Result<PutOutput> place(Stream& s, const PutInput& input, ChunkDrafts& drafts,
+                          storage::WriteBatch& batch);
+  void put_chunks(uint64_t incarnation, ChunkDrafts& drafts, storage::WriteBatch& batch);
+  // Points the page's records at their data, reading each stored chunk once; called without
+  // mu_ so that long reads never hold up writers. Records whose chunk was trimmed meanwhile
+  // are dropped from the page.
+  Result<base::Ok> read_page(uint64_t incarnation, uint32_t shard,
+                             const std::vector<PageData>& where, std::string cached,
+                             std::vector<ReadRecord>& records, PageBuffers& buffers);
   // The new shard's index.
   uint32_t add_shard(Stream& s, u128 start, u128 end, std::optional<uint32_t> parent,
                      std::optional<uint32_t> adjacent, storage::WriteBatch& batch);

@@ -322,7 +322,7 @@ std::vector<std::string> read_by_lineage(Engine& engine, const std::string& name
           engine.get_shard_iterator(kAcct, name, sh.id, IteratorType::kTrimHorizon, "", {}).value();
       for (;;) {
         auto page = engine.get_records(it, 10000).value();
-        for (const auto& r : page.records) out.push_back(r.data);
+        for (const auto& r : page.records) out.emplace_back(r.data);
         if (!page.next_iterator) {
           // The children named at the end are exactly the shards naming this one as a parent.
           std::set<std::string> named, expected;
@@ -507,6 +507,85 @@ TEST_F(EngineTest, OldRecordDataIsReadBackFromTheStoreBeyondTheCache) {
           .records.at(0)
           .data,
       "x");
+}
+
+std::vector<std::string> record_keys(storage::MemoryStore& store) {
+  std::vector<std::string> keys;
+  store.scan("kinesis/r/", [&](std::string_view k, std::string_view) {
+    keys.emplace_back(k);
+    return true;
+  });
+  return keys;
+}
+
+TEST_F(EngineTest, PutRecordsStoresOneChunkPerShardAndTrimsWholeChunks) {
+  EngineOptions options;
+  options.record_cache_bytes = 40;  // the newest few records stay cached, the rest are read back
+  engine_ = std::make_unique<Engine>(store_, clock_, options);
+  ASSERT_TRUE(engine_->recover().ok());
+  create("s", 2);
+  auto put_batch = [&](const std::string& tag) {
+    std::vector<PutInput> in;
+    for (int i = 0; i < 30; ++i)
+      in.push_back({"k" + std::to_string(i), tag + std::to_string(i), {}});
+    auto r = engine_->put_records(kAcct, "s", in, nullptr);
+    EXPECT_TRUE(r.ok());
+  };
+  put_batch("old-");
+  EXPECT_EQ(record_keys(store_).size(), 2u);  // 30 records, two shards: two stored chunks
+  clock_.advance_s(23 * 3600);
+  put_batch("new-");
+  EXPECT_EQ(record_keys(store_).size(), 4u);
+  auto read_all = [&] {
+    std::multiset<std::string> seen;
+    for (const char* shard : {"shardId-000000000000", "shardId-000000000001"}) {
+      auto page = engine_->get_records(iterator("s", shard, IteratorType::kTrimHorizon), 100);
+      EXPECT_TRUE(page.ok());
+      for (const auto& r : page.value().records) seen.emplace(r.data);
+    }
+    return seen;
+  };
+  auto seen = read_all();
+  ASSERT_EQ(seen.size(), 60u);
+  for (int i = 0; i < 30; ++i) {
+    EXPECT_EQ(seen.count("old-" + std::to_string(i)), 1u) << i;
+    EXPECT_EQ(seen.count("new-" + std::to_string(i)), 1u) << i;
+  }
+  clock_.advance_s(3600 + 1);  // the first batch is past retention
+  seen = read_all();
+  ASSERT_EQ(seen.size(), 30u);
+  EXPECT_EQ(seen.count("old-0"), 0u);
+  EXPECT_EQ(record_keys(store_).size(), 2u);  // its chunks are gone from the store
+  reopen();
+  EXPECT_EQ(read_all(), seen);
+}
+
+TEST_F(EngineTest, RecordsStoredOnePerValueBeforeChunksAreStillRead) {
+  create("s", 1);
+  put("s", "key", "chunked");
+  auto keys = record_keys(store_);
+  ASSERT_EQ(keys.size(), 1u);
+  // Rewrite the value in the layout of earlier versions: arrival (8), key length (4), key, data.
+  std::string old;
+  for (int i = 7; i >= 0; --i)
+    old.push_back(static_cast<char>((clock_.now_ms() >> (8 * i)) & 0xff));
+  old += std::string("\0\0\0\x03", 4) + "key" + "legacy";
+  storage::WriteBatch batch;
+  batch.put(keys[0], old);
+  store_.write(std::move(batch), storage::Durability::kSync, nullptr);
+  reopen();
+  auto page =
+      engine_->get_records(iterator("s", "shardId-000000000000", IteratorType::kTrimHorizon), 100)
+          .value();
+  ASSERT_EQ(page.records.size(), 1u);
+  EXPECT_EQ(page.records[0].data, "legacy");
+  EXPECT_EQ(page.records[0].partition_key, "key");
+  put("s", "key", "after");  // new records go into chunks beside it
+  page =
+      engine_->get_records(iterator("s", "shardId-000000000000", IteratorType::kTrimHorizon), 100)
+          .value();
+  ASSERT_EQ(page.records.size(), 2u);
+  EXPECT_EQ(page.records[1].data, "after");
 }
 
 }  // namespace

@@ -33,7 +33,7 @@ class SubscribeTest : public ::testing::Test {
   Engine::SubscriptionEvent read(uint64_t id) {
     auto r = engine_.read_subscription(id);
     EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
-    return r.ok() ? r.value() : Engine::SubscriptionEvent{};
+    return r.ok() ? std::move(r.value()) : Engine::SubscriptionEvent{};
   }
 
   base::FakeClock clock_;
