@@ -3,6 +3,7 @@
 
 #include <set>
 
+#include "base/buffer_pool.h"
 #include "base/crypto.h"
 #include "base/result.h"
 #include "base/xml.h"
@@ -54,6 +55,24 @@ TEST(Crypto, Base64RoundTripsAndRejectsGarbage) {
     ASSERT_TRUE(base64_valid(base64_encode(data))) << i;
     ASSERT_EQ(*decoded, data) << i;
   }
+}
+
+TEST(BufferPool, BigStringsAreReusedSmallOnesAreNot) {
+  std::string big = take_buffer(1 << 20);
+  ASSERT_GE(big.capacity(), 1u << 20);
+  big = "some content";
+  const char* memory = big.data();
+  give_back_buffer(std::move(big));
+  std::string again = take_buffer(1000 * 1000);
+  EXPECT_EQ(again.data(), memory);  // the same block, emptied
+  EXPECT_TRUE(again.empty());
+  std::string small = take_buffer(100);
+  EXPECT_NE(small.data(), memory);
+  {
+    PooledBuffer pooled = take_pooled_buffer(0);
+    *pooled = std::move(again);
+  }  // dropped: back in the pool
+  EXPECT_EQ(take_buffer(1 << 20).data(), memory);
 }
 
 TEST(Crypto, Uuid4HasVersionAndVariant) {
