@@ -376,7 +376,7 @@ asio::awaitable<void> Http2Session::handle(int32_t id) {
                      n.size(), v.size(), NGHTTP2_NV_FLAG_NONE});
     }
     if (!reply->stream) {
-      st.out = res.body();
+      st.out = std::move(res.body());
       st.eof = true;
     }
     nghttp2_data_provider provider{};

@@ -3,6 +3,7 @@
 #include <array>
 #include <optional>
 
+#include "base/buffer_pool.h"
 #include "base/log.h"
 #include "http/http2_session.h"
 
@@ -230,6 +231,7 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Connection> conn) {
     }
     stream.expires_after(options_.write_timeout);
     std::tie(ec, n) = co_await bhttp::async_write(stream, res, use_tuple);
+    base::give_back_buffer(std::move(res.body()));  // big answers' memory serves the next one
     conn->busy = false;
     if (ec || !res.keep_alive()) break;
   }

@@ -54,6 +54,14 @@ class Store {
   virtual void write(WriteBatch batch, Durability durability, WriteCallback done) = 0;
 
   virtual std::optional<std::string> get(std::string_view key) = 0;
+  // get() into `value`, reusing its memory (big values read often: Kinesis record chunks).
+  // False if the key is absent.
+  virtual bool get_into(std::string_view key, std::string& value) {
+    auto v = get(key);
+    if (!v) return false;
+    value.assign(*v);
+    return true;
+  }
 
   // Calls fn for each key with the prefix, in key order, until fn returns false.
   virtual void scan(

@@ -370,7 +370,13 @@ void RocksStore::leave_read() {
 }
 
 std::optional<std::string> RocksStore::get(std::string_view key) {
-  if (!enter_read()) return std::nullopt;
+  std::string value;
+  if (!get_into(key, value)) return std::nullopt;
+  return value;
+}
+
+bool RocksStore::get_into(std::string_view key, std::string& value) {
+  if (!enter_read()) return false;
   struct Leave {
     RocksStore* store;
     ~Leave() { store->leave_read(); }
@@ -379,16 +385,16 @@ std::optional<std::string> RocksStore::get(std::string_view key) {
   {
     std::lock_guard lock(mu_);
     if (auto it = overlay_.find(key); it != overlay_.end()) {
-      if (it->second.value == nullptr) return std::nullopt;
-      return *it->second.value;
+      if (it->second.value == nullptr) return false;
+      value.assign(*it->second.value);
+      return true;
     }
     for (const PendingRange& range : ranges_) {
-      if (*range.begin <= key && key < *range.end) return std::nullopt;
+      if (*range.begin <= key && key < *range.end) return false;
     }
   }
   // Not in the pipeline: whatever was written before this get() is in RocksDB by now, since the
   // commit thread retires overlay entries only after writing them.
-  std::string value;
   rocksdb::ReadOptions read_options;
   rocksdb::ColumnFamilyHandle* cf = family(key);
   // Record values (Kinesis chunks of up to ~1 MiB) skip the per-read checksum of their blob:
@@ -396,9 +402,9 @@ std::optional<std::string> RocksStore::get(std::string_view key) {
   // server time. They are checksummed when written (WAL, blob file) and at recovery.
   if (cf == records_cf_) read_options.verify_checksums = false;
   const rocksdb::Status s = db_->Get(read_options, cf, slice(key), &value);
-  if (s.ok()) return value;
+  if (s.ok()) return true;
   if (!s.IsNotFound()) spdlog::error("rocksdb: get failed: {}", s.ToString());
-  return std::nullopt;
+  return false;
 }
 
 void RocksStore::scan(std::string_view prefix,
