@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/asio.hpp>
+#include <charconv>
 #include <optional>
 #include <set>
 #include <tuple>
@@ -10,6 +11,7 @@
 #include "aws/event_stream.h"
 #include "aws/json_input.h"
 #include "aws/model.h"
+#include "base/buffer_pool.h"
 #include "base/crypto.h"
 
 namespace ferry::kinesis {
@@ -628,6 +630,18 @@ json::array child_shards_json(const std::vector<ChildShard>& children) {
   return out;
 }
 
+// Epoch milliseconds as JSON seconds with three decimals ("1763758291.234"), into `out` (at least
+// 24 chars); returns the length. snprintf was 2.5% of a reader's server time.
+size_t epoch_seconds_text(int64_t ms, char* out) {
+  char* end = std::to_chars(out, out + 20, ms / 1000).ptr;
+  auto frac = static_cast<int>(ms % 1000);
+  end[0] = '.';
+  end[1] = static_cast<char>('0' + frac / 100);
+  end[2] = static_cast<char>('0' + frac / 10 % 10);
+  end[3] = static_cast<char>('0' + frac % 10);
+  return static_cast<size_t>(end + 4 - out);
+}
+
 // `"Records":[...]` written straight into a body: answers carry up to 10 MiB of record data, and
 // building and serialising a DOM of them was most of a reader's server time.
 void append_records_json(std::string& body, const std::vector<ReadRecord>& records,
@@ -636,18 +650,19 @@ void append_records_json(std::string& body, const std::vector<ReadRecord>& recor
   for (const auto& rec : records) {
     size += 4 * ((rec.data.size() + 2) / 3) + rec.partition_key.size() + 160;
   }
-  body.reserve(size);
+  if (body.capacity() < size) {
+    std::string bigger = base::take_buffer(size);
+    bigger += body;
+    body.swap(bigger);
+  }
   body += "\"Records\":[";
   char stamp[32];
   for (size_t i = 0; i < records.size(); ++i) {
     const auto& rec = records[i];
     body += i == 0 ? "{\"SequenceNumber\":\"" : ",{\"SequenceNumber\":\"";
     body += rec.sequence_number;
-    auto ms = rec.arrival_ms;
-    int n = std::snprintf(stamp, sizeof stamp, "%lld.%03lld", static_cast<long long>(ms / 1000),
-                          static_cast<long long>(ms % 1000));
     body += "\",\"ApproximateArrivalTimestamp\":";
-    body.append(stamp, static_cast<size_t>(n));
+    body.append(stamp, epoch_seconds_text(rec.arrival_ms, stamp));
     body += ",\"Data\":\"";
     base::base64_encode_append(body, rec.data);
     body += "\",\"PartitionKey\":";

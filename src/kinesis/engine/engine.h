@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "base/buffer_pool.h"
 #include "base/clock.h"
 #include "kinesis/engine/errors.h"
 #include "kinesis/engine/hash_key.h"
@@ -137,8 +138,9 @@ struct ReadRecord {
 };
 
 // What a page's record data points into: stored chunks as read, and copies of cached records.
-// unique_ptr so that moving a page never moves a string (and never dangles a view).
-using PageBuffers = std::vector<std::unique_ptr<std::string>>;
+// Heap strings so that moving a page never moves one (and never dangles a view); pooled because
+// they are big and read again and again (base/buffer_pool.h).
+using PageBuffers = std::vector<base::PooledBuffer>;
 // Where the data of records[index] of a page is, chosen under the engine's lock: in a string of
 // cached data copied then (chunk unset), or in a stored chunk, read after the lock is released.
 struct PageData {
