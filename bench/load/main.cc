@@ -1,4 +1,6 @@
 // ferry-bench: load generator for Ferry and its peers. See bench/README.md.
+#include <malloc.h>
+
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
 #include <cstdio>
@@ -116,6 +118,10 @@ void report(const Options& o, const Result& r) {
 }  // namespace ferry::bench
 
 int main(int argc, char** argv) {
+  // As in the server (src/server/main.cc): GetRecords pages of ~14 MB are allocated per call;
+  // keep them on the heap instead of paying their page faults every time.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
   using namespace ferry::bench;
   Options o;
   CLI::App app{"ferry-bench: load generator for Ferry and its peers (see bench/README.md)"};
