@@ -1,6 +1,4 @@
 // ferry: configuration, wiring, signals, and nothing else.
-#include <malloc.h>
-
 #include <boost/asio.hpp>
 #include <boost/json.hpp>
 #include <chrono>
@@ -51,12 +49,6 @@ bool declare_queues(sqs::Engine& engine, const server::Config& config) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Answers of several MB (a GetRecords page is ~14 MB, its stored chunks ~10 MB) are allocated
-  // and freed per request. With glibc's defaults they were mmapped or trimmed back to the kernel
-  // each time, and the page faults of refilling them were ~18% of a stream reader's server
-  // time. Big blocks come from the heap instead, and up to 64 MiB of free heap is kept.
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 64 << 20);
   server::Config config;
   if (int code = server::load_config(argc, argv, &config); code >= 0) return code;
 
