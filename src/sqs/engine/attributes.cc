@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 #include <cctype>
 #include <charconv>
+#include <cstring>
 #include <string_view>
 
 #include "sqs/engine/md5.h"
@@ -503,6 +504,16 @@ Result<base::Ok> validate_tags(const TagMap& tags) {
 
 bool is_valid_message_text(std::string_view text, uint32_t* bad) {
   for (size_t i = 0; i < text.size();) {
+    // Eight bytes at a time while they are all printable ASCII (0x20-0x7F): no byte has its top
+    // bit set, and none is below 0x20 (the classic "has a byte less than n" test).
+    constexpr uint64_t kOnes = 0x0101010101010101ULL, kTops = 0x8080808080808080ULL;
+    while (i + 8 <= text.size()) {
+      uint64_t x;
+      std::memcpy(&x, text.data() + i, 8);
+      if (((x & kTops) | ((x - kOnes * 0x20) & ~x & kTops)) != 0) break;
+      i += 8;
+    }
+    if (i >= text.size()) break;
     const auto b = static_cast<unsigned char>(text[i]);
     if (b >= 0x20 && b < 0x80) {  // fast path: printable ASCII
       ++i;
