@@ -116,6 +116,7 @@ struct RecordsPage {
 bool parse_records_page(std::string_view doc, RecordsPage* page, std::string* error) {
   *page = {};
   size_t p = 0;
+  size_t after_records = 0;
   while ((p = json_value_at(doc, "\"Data\"", p)) != std::string_view::npos) {
     std::string_view data;
     if (!json_plain_string(doc, p, &data)) {
@@ -125,8 +126,14 @@ bool parse_records_page(std::string_view doc, RecordsPage* page, std::string* er
     page->records++;
     page->bytes += base64_decoded_size(data);
     p += data.size() + 2;
+    after_records = p;
   }
-  p = json_value_at(doc, "\"NextShardIterator\"", 0);
+  // The other members usually follow the records: look there first, not through ~14 MB again.
+  auto member = [&](std::string_view key) {
+    size_t at = json_value_at(doc, key, after_records);
+    return at != std::string_view::npos ? at : json_value_at(doc, key, 0);
+  };
+  p = member("\"NextShardIterator\"");
   if (p != std::string_view::npos && doc.substr(p, 4) != "null") {
     std::string_view it;
     if (!json_plain_string(doc, p, &it)) {
@@ -135,7 +142,7 @@ bool parse_records_page(std::string_view doc, RecordsPage* page, std::string* er
     }
     page->next_iterator = std::string(it);
   }
-  p = json_value_at(doc, "\"MillisBehindLatest\"", 0);
+  p = member("\"MillisBehindLatest\"");
   if (p != std::string_view::npos) {
     int64_t v = 0;
     auto [end, ec] = std::from_chars(doc.data() + p, doc.data() + doc.size(), v);
