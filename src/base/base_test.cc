@@ -57,6 +57,34 @@ TEST(Crypto, Base64RoundTripsAndRejectsGarbage) {
   }
 }
 
+TEST(Crypto, Base64JudgesEveryByteAtEveryPositionOfLongTexts) {
+  // Long texts take the vector paths: every byte value, in the first and second 32-character
+  // blocks and in the scalar tail, is accepted exactly when it is a digit, and decodes like
+  // OpenSSL does.
+  const std::string digits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  for (int c = 0; c < 256; ++c) {
+    bool digit = digits.find(static_cast<char>(c)) != std::string::npos;
+    for (size_t at : {0u, 5u, 31u, 32u, 47u, 63u, 64u, 66u}) {
+      std::string text(68, 'Q');
+      text[at] = static_cast<char>(c);
+      ASSERT_EQ(base64_valid(text), digit) << c << " at " << at;
+      auto decoded = base64_decode(text);
+      ASSERT_EQ(decoded.has_value(), digit) << c << " at " << at;
+      if (!digit) continue;
+      std::string expected(51, '\0');
+      ASSERT_EQ(EVP_DecodeBlock(reinterpret_cast<unsigned char*>(expected.data()),
+                                reinterpret_cast<const unsigned char*>(text.data()), 68),
+                51);
+      ASSERT_EQ(*decoded, expected) << c << " at " << at;
+    }
+  }
+  std::string padded = base64_encode(std::string(100, '\x5a'));  // ends "==" after 132 digits
+  ASSERT_TRUE(base64_decode(padded).has_value());
+  padded[40] = '=';
+  EXPECT_FALSE(base64_decode(padded).has_value());
+  EXPECT_FALSE(base64_valid(padded));
+}
+
 TEST(BufferPool, BigStringsAreReusedSmallOnesAreNot) {
   std::string big = take_buffer(1 << 20);
   ASSERT_GE(big.capacity(), 1u << 20);
