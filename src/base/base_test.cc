@@ -109,6 +109,11 @@ TEST(Crypto, Uuid4HasVersionAndVariant) {
   EXPECT_EQ(u[14], '4');
   EXPECT_TRUE(u[19] == '8' || u[19] == '9' || u[19] == 'a' || u[19] == 'b');
   EXPECT_NE(uuid4(), u);
+  for (size_t i : {8u, 13u, 18u, 23u}) EXPECT_EQ(u[i], '-') << u;
+  for (char c : u) {
+    bool lower_hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+    EXPECT_TRUE(c == '-' || lower_hex) << u;
+  }
 }
 
 TEST(Xml, EscapesSpecialCharacters) {
