@@ -500,13 +500,24 @@ Result<QueryParams> parse_form(std::string_view body) {
       std::string_view name = pair.substr(0, eq);
       std::string_view value =
           eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
-      auto name_pct = boost::urls::make_pct_string_view(name);
-      auto value_pct = boost::urls::make_pct_string_view(value);
-      if (name_pct.has_error() || value_pct.has_error()) {
+      // Most names and many values need no decoding: copy those (a Publish of a 1 KiB
+      // message spent 25k instructions in percent-decoding otherwise).
+      auto plain = [](std::string_view v) {
+        return v.find('%') == std::string_view::npos && v.find('+') == std::string_view::npos;
+      };
+      auto decode = [&](std::string_view v) -> std::optional<std::string> {
+        if (plain(v)) return std::string(v);
+        auto pct = boost::urls::make_pct_string_view(v);
+        if (pct.has_error()) return std::nullopt;
+        return pct->decode(opts);
+      };
+      auto decoded_name = decode(name);
+      auto decoded_value = decode(value);
+      if (!decoded_name || !decoded_value) {
         return base::fail(ProtocolError{
             kMalformedQueryString, "The request contains a malformed percent-encoding.", 400, {}});
       }
-      params.emplace_back(name_pct->decode(opts), value_pct->decode(opts));
+      params.emplace_back(std::move(*decoded_name), std::move(*decoded_value));
     }
     if (amp == std::string_view::npos) break;
     start = amp + 1;

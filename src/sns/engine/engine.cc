@@ -47,18 +47,19 @@ struct Arn {
 
 // arn:aws:<service>:<region>:<account>:<resource>; resource keeps any further ':' parts.
 std::optional<Arn> parse_arn(std::string_view arn) {
-  std::vector<std::string> parts;
+  // Split in place: it runs for every SQS subscription of every publish.
+  std::string_view parts[5];
   size_t pos = 0;
-  for (int i = 0; i < 5; ++i) {
+  for (auto& part : parts) {
     size_t colon = arn.find(':', pos);
     if (colon == std::string_view::npos) return std::nullopt;
-    parts.emplace_back(arn.substr(pos, colon - pos));
+    part = arn.substr(pos, colon - pos);
     pos = colon + 1;
   }
   if (parts[0] != "arn" || parts[1].empty()) return std::nullopt;
-  Arn a{parts[2], parts[3], parts[4], std::string(arn.substr(pos))};
-  if (a.account.empty() || a.resource.empty()) return std::nullopt;
-  return a;
+  if (parts[4].empty() || pos == arn.size()) return std::nullopt;  // account, resource
+  return Arn{std::string(parts[2]), std::string(parts[3]), std::string(parts[4]),
+             std::string(arn.substr(pos))};
 }
 
 bool valid_name_chars(std::string_view name) {
