@@ -666,9 +666,11 @@ awaitable<ActionResult> SqsService::delete_message_batch(AwsRequest& r) {
   }
   auto entries = batch_entries(r.input, "DeleteMessageBatchRequestEntry");
   if (!entries) co_return fail(entries.error());
-  co_return batch_outcome(**entries, [&](const json::object& entry) {
-    return engine_.delete_message(*id, get_string(entry, "ReceiptHandle"));
-  });
+  std::vector<std::string> handles;
+  for (const auto& e : **entries) handles.push_back(get_string(e.as_object(), "ReceiptHandle"));
+  auto results = engine_.delete_messages(*id, handles);
+  size_t next = 0;
+  co_return batch_outcome(**entries, [&](const json::object&) { return results[next++]; });
 }
 
 awaitable<ActionResult> SqsService::change_message_visibility(AwsRequest& r) {

@@ -1510,39 +1510,63 @@ Result<std::vector<ReceivedMessage>> Engine::receive_messages(const QueueId& id,
 }
 
 Result<base::Ok> Engine::delete_message(const QueueId& id, const std::string& receipt_handle) {
+  return std::move(delete_messages(id, {receipt_handle}).front());
+}
+
+std::vector<Result<base::Ok>> Engine::delete_messages(const QueueId& id,
+                                                      const std::vector<std::string>& handles) {
   Impl& d = *impl_;
-  auto h = codec::decode_receipt_handle(receipt_handle, d.secret);
-  if (!h) return invalid_receipt_handle(receipt_handle);
+  std::vector<Result<base::Ok>> out;
+  out.reserve(handles.size());
   auto q = d.find(id);
-  if (!q) return queue_does_not_exist();
+  if (!q) {
+    for (size_t i = 0; i < handles.size(); ++i) out.push_back(queue_does_not_exist());
+    return out;
+  }
   std::vector<std::function<void()>> wakes;
+  WriteBatch batch;  // one store write for the whole DeleteMessageBatch
   {
     std::lock_guard lock(q->mu);
-    if (q->deleted) return queue_does_not_exist();
-    if (h->incarnation != q->incarnation) return invalid_receipt_handle(receipt_handle);
-    // A message already gone is not an error, and neither is an older handle of a message
-    // received again since: AWS deletes it all the same on standard queues. A FIFO queue
-    // refuses a handle whose message is no longer in flight under it: the message may be in
-    // another consumer's hands, and deleting it would break the group's order.
-    if (MessageMeta* m = q->messages.find(h->seq)) {
-      if (q->fifo && (m->receive_count != h->generation || m->status != MessageStatus::kInflight ||
-                      m->visible_at_ms <= d.clock.now_ms())) {
-        return error(Errc::kInvalidParameterValue,
-                     "Value " + receipt_handle +
-                         " for parameter ReceiptHandle is invalid. Reason: The receipt handle "
-                         "has expired.");
+    for (const auto& receipt_handle : handles) {
+      auto h = codec::decode_receipt_handle(receipt_handle, d.secret);
+      if (!h) {
+        out.push_back(invalid_receipt_handle(receipt_handle));
+        continue;
       }
-      q->messages.remove(*m);
-      WriteBatch batch;
-      batch.del(codec::payload_key(q->incarnation, h->seq));
-      batch.del(codec::state_key(q->incarnation, h->seq));
-      d.store.write(std::move(batch), Durability::kLazy, nullptr);
-      // Deleting a FIFO group's in-flight message may unlock the group for a long poll.
-      if (q->fifo && !q->watchers.empty() && q->messages.receivable()) wakes = take_watchers(*q);
+      if (q->deleted) {
+        out.push_back(queue_does_not_exist());
+        continue;
+      }
+      if (h->incarnation != q->incarnation) {
+        out.push_back(invalid_receipt_handle(receipt_handle));
+        continue;
+      }
+      // A message already gone is not an error, and neither is an older handle of a message
+      // received again since: AWS deletes it all the same on standard queues. A FIFO queue
+      // refuses a handle whose message is no longer in flight under it: the message may be in
+      // another consumer's hands, and deleting it would break the group's order.
+      if (MessageMeta* m = q->messages.find(h->seq)) {
+        if (q->fifo &&
+            (m->receive_count != h->generation || m->status != MessageStatus::kInflight ||
+             m->visible_at_ms <= d.clock.now_ms())) {
+          out.push_back(error(Errc::kInvalidParameterValue,
+                              "Value " + receipt_handle +
+                                  " for parameter ReceiptHandle is invalid. Reason: The receipt "
+                                  "handle has expired."));
+          continue;
+        }
+        q->messages.remove(*m);
+        batch.del(codec::payload_key(q->incarnation, h->seq));
+        batch.del(codec::state_key(q->incarnation, h->seq));
+      }
+      out.push_back(base::Ok{});
     }
+    d.write_lazy(batch);
+    // Deleting a FIFO group's in-flight message may unlock the group for a long poll.
+    if (q->fifo && !q->watchers.empty() && q->messages.receivable()) wakes = take_watchers(*q);
   }
   fire(wakes);
-  return base::Ok{};
+  return out;
 }
 
 Result<base::Ok> Engine::change_message_visibility(const QueueId& id,

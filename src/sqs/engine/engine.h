@@ -181,6 +181,9 @@ class Engine {
   Result<std::vector<ReceivedMessage>> receive_messages(const QueueId& id,
                                                         const ReceiveRequest& request);
   Result<base::Ok> delete_message(const QueueId& id, const std::string& receipt_handle);
+  // DeleteMessageBatch: one result per handle, in order, and one store write for them all.
+  std::vector<Result<base::Ok>> delete_messages(const QueueId& id,
+                                                const std::vector<std::string>& handles);
   Result<base::Ok> change_message_visibility(const QueueId& id, const std::string& receipt_handle,
                                              int visibility_timeout);
 
