@@ -5,7 +5,6 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
-#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
@@ -70,12 +69,6 @@ rocksdb::Options make_options(const RocksOptions& options) {
   o.keep_log_file_num = 5;  // RocksDB's own info LOG files
   o.max_log_file_size = 16 << 20;
 
-  // Keys are mostly written in order within a prefix (a queue's messages by sequence number):
-  // with a hint per 14-byte prefix ("sqs/m/" + incarnation) a memtable insert starts where the
-  // last one of its prefix ended instead of searching the skip list from the top, which was
-  // ~12k instructions per message in a fan-out (callgrind).
-  o.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(14));
-
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
@@ -94,8 +87,6 @@ rocksdb::ColumnFamilyOptions records_options(const rocksdb::Options& base) {
   o.blob_file_size = 256 << 20;
   o.blob_compression_type = rocksdb::kNoCompression;
   o.enable_blob_garbage_collection = false;
-  // "kinesis/r/" + incarnation + shard: one shard's records are appended in order.
-  o.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(22));
   o.write_buffer_size = 64 << 20;
   return o;
 }
