@@ -349,4 +349,10 @@ std::string encode_cbor_output(const Operation& op, const json::object& output) 
   return out;
 }
 
+std::string encode_cbor_shape(const Shape* shape, const json::value& value) {
+  std::string out;
+  encode(out, value, shape);
+  return out;
+}
+
 }  // namespace ferry::aws

@@ -30,5 +30,8 @@ Result<boost::json::object> decode_cbor_input(const ServiceModel& model, const O
                                               std::string_view body);
 // Encodes an answer of `op`: blobs as byte strings, timestamps as epoch milliseconds.
 std::string encode_cbor_output(const Operation& op, const boost::json::object& output);
+// The same for a value of any shape of the model, such as an event of an event stream
+// (Kinesis's SubscribeToShardEvent); a null shape encodes generically.
+std::string encode_cbor_shape(const Shape* shape, const boost::json::value& value);
 
 }  // namespace ferry::aws

@@ -97,5 +97,21 @@ TEST(Cbor, KinesisModelBlobsAndTimestamps) {
   EXPECT_FALSE(decode_cbor_input(model, *put, bytes({0x81, 0x00})).ok());
 }
 
+TEST(Cbor, EncodesAValueByAnyShapeOfTheModel) {
+  // Event-stream events are no operation's output: SubscribeToShardEvent by its shape.
+  const auto& model = ServiceModel::get("kinesis");
+  const Shape* event = model.shape("SubscribeToShardEvent");
+  ASSERT_NE(event, nullptr);
+  json::object e{{"Records", json::array{json::object{{"Data", "aGk="},
+                                                      {"ApproximateArrivalTimestamp", 1.5}}}},
+                 {"MillisBehindLatest", 0}};
+  std::string wire = encode_cbor_shape(event, e);
+  // The record's Data is a 2-byte byte string (0x42 'h' 'i'), its timestamp 1500 ms.
+  EXPECT_NE(wire.find(bytes({0x42, 0x68, 0x69})), std::string::npos);
+  auto back = cbor_decode(wire).value();
+  EXPECT_EQ(back.at("Records").at(0).at("ApproximateArrivalTimestamp"), json::value(1500));
+  EXPECT_EQ(encode_cbor_shape(nullptr, json::value("x")), cbor_encode(json::value("x")));
+}
+
 }  // namespace
 }  // namespace ferry::aws

@@ -115,16 +115,18 @@ AwsError from_protocol(const ProtocolError& e) {
 }
 
 // An event-stream answer: 200 with application/vnd.amazon.eventstream, the action's result as
-// the initial-response event (JSON payload; CBOR clients get JSON events too), then the events
-// the service writes.
+// the initial-response event (a JSON payload, or CBOR for CBOR clients, as the service's own
+// events are), then the events the service writes.
 http::Reply event_stream_reply(const http::Request& req, AwsRequest& request,
-                               const json::object& initial) {
+                               const Operation& operation, const json::object& initial) {
   http::Response head{bhttp::status::ok, req.version()};
   head.set(bhttp::field::server, "ferry");
   head.set(bhttp::field::content_type, "application/vnd.amazon.eventstream");
   head.set("x-amzn-RequestId", request.request_id);
   std::string first =
-      encode_event("initial-response", "application/json", json::serialize(initial));
+      request.protocol == Protocol::kCbor11
+          ? encode_event("initial-response", kCbor11, encode_cbor_output(operation, initial))
+          : encode_event("initial-response", "application/json", json::serialize(initial));
   http::BodyProducer events = std::move(request.event_stream);
   return http::Reply(std::move(head),
                      [first = std::move(first), events = std::move(events)](
@@ -281,7 +283,9 @@ boost::asio::awaitable<http::Reply> Router::route(http::Request& req) {
 
   ActionResult result = co_await service->handle(request);
   if (!result.ok()) co_return fail_with(result.error());
-  if (request.event_stream) co_return event_stream_reply(req, request, result.value());
+  if (request.event_stream) {
+    co_return event_stream_reply(req, request, *operation, result.value());
+  }
 
   http::Response res{bhttp::status::ok, req.version()};
   res.set(bhttp::field::server, "ferry");
