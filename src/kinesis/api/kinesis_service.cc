@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "aws/await.h"
+#include "aws/cbor.h"
 #include "aws/event_stream.h"
 #include "aws/json_input.h"
 #include "aws/model.h"
@@ -32,8 +33,11 @@ using aws::get_string_map;
 using aws::has;
 using aws::member;
 
-constexpr size_t kMaxRecordBytes = 1024 * 1024;
-constexpr size_t kMaxPutRecordsBytes = 5 * 1024 * 1024;
+// The largest record any stream takes (UpdateMaxRecordSize's maximum, 10240 KiB); the engine
+// checks each stream's own maximum and PutRecords' total.
+constexpr size_t kMaxRecordBytes = 10 * 1024 * 1024;
+constexpr int kMinRecordKiB = 1024;
+constexpr int kMaxRecordKiB = 10240;
 constexpr int64_t kNextTokenTtlMs = 300'000;
 
 // Kinesis errors carry the bare shape name as __type.
@@ -205,6 +209,34 @@ base::Result<std::optional<int>, AwsError> limit_of(const json::object& in, cons
   return std::optional<int>(static_cast<int>(*v));
 }
 
+// An optional integer member within [min, max], named `field` in AWS's validation message.
+base::Result<std::optional<int>, AwsError> ranged(const json::object& in, const char* member,
+                                                  const char* field, int64_t min, int64_t max) {
+  auto v = get_int(in, member);
+  if (!v) return std::optional<int>();
+  if (*v < min) {
+    return validation(std::to_string(*v), field,
+                      "Member must have value greater than or equal to " + std::to_string(min));
+  }
+  if (*v > max) {
+    return validation(std::to_string(*v), field,
+                      "Member must have value less than or equal to " + std::to_string(max));
+  }
+  return std::optional<int>(static_cast<int>(*v));
+}
+
+json::object warm_json(const WarmThroughput& w) {
+  return json::object{{"TargetMiBps", w.target_mibps}, {"CurrentMiBps", w.current_mibps}};
+}
+
+json::object commitment_json(const AccountSettings& a) {
+  json::object o{{"Status", to_string(a.status)}};
+  if (a.started_ms) o["StartedAt"] = seconds(*a.started_ms);
+  if (a.ended_ms) o["EndedAt"] = seconds(*a.ended_ms);
+  if (a.earliest_end_ms) o["EarliestAllowedEndAt"] = seconds(*a.earliest_end_ms);
+  return o;
+}
+
 }  // namespace
 
 const aws::ServiceModel& KinesisService::model() const { return aws::ServiceModel::get("kinesis"); }
@@ -246,6 +278,10 @@ const std::map<std::string, KinesisService::Handler, std::less<>>& KinesisServic
       {"GetResourcePolicy", &KinesisService::get_resource_policy},
       {"DeleteResourcePolicy", &KinesisService::delete_resource_policy},
       {"SubscribeToShard", &KinesisService::subscribe_to_shard},
+      {"UpdateMaxRecordSize", &KinesisService::update_max_record_size},
+      {"UpdateStreamWarmThroughput", &KinesisService::update_stream_warm_throughput},
+      {"UpdateAccountSettings", &KinesisService::update_account_settings},
+      {"DescribeAccountSettings", &KinesisService::describe_account_settings},
   };
   return kHandlers;
 }
@@ -291,11 +327,19 @@ awaitable<ActionResult> KinesisService::create_stream(AwsRequest& r) {
     co_return validation(std::to_string(*count), "shardCount",
                          "Member must have value greater than or equal to 1");
   }
+  StreamOptions extra;
+  auto max_record =
+      ranged(r.input, "MaxRecordSizeInKiB", "maxRecordSizeInKiB", kMinRecordKiB, kMaxRecordKiB);
+  if (!max_record) co_return fail(max_record.error());
+  extra.max_record_kib = *max_record;
+  auto warm = ranged(r.input, "WarmThroughputMiBps", "warmThroughputMiBps", 0, INT32_MAX);
+  if (!warm) co_return fail(warm.error());
+  extra.warm_throughput_mibps = *warm;
   auto tags = get_string_map(r.input, "Tags");
   std::optional<int> shards;
   if (count) shards = static_cast<int>(std::min<int64_t>(*count, 1'000'000));
   auto result = co_await durably<base::Ok>([&](auto done) {
-    return engine_.create_stream(r.caller.account, name, shards, mode, tags, done);
+    return engine_.create_stream(r.caller.account, name, shards, mode, tags, done, extra);
   });
   if (!result) co_return fail(result.error());
   co_return json::object();
@@ -366,6 +410,10 @@ awaitable<ActionResult> KinesisService::describe_stream_summary(AwsRequest& r) {
   if (!st.key_id.empty()) d["KeyId"] = st.key_id;
   d["OpenShardCount"] = st.open_shards();
   d["ConsumerCount"] = st.consumers.size();
+  if (st.mode == StreamMode::kOnDemand && st.warm_target_mibps) {
+    d["WarmThroughput"] = warm_json({*st.warm_target_mibps, st.warm_current_mibps});
+  }
+  d["MaxRecordSizeInKiB"] = st.max_record_kib;
   co_return json::object{{"StreamDescriptionSummary", std::move(d)}};
 }
 
@@ -489,7 +537,7 @@ awaitable<ActionResult> KinesisService::put_record(AwsRequest& r) {
   in.data = std::move(*data);
   if (in.data.size() > kMaxRecordBytes) {
     co_return validation("java.nio.HeapByteBuffer", "data",
-                         "Member must have length less than or equal to 1048576");
+                         "Member must have length less than or equal to 10485760");
   }
   if (in.partition_key.empty() || in.partition_key.size() > 256) {
     co_return validation(in.partition_key, "partitionKey",
@@ -521,7 +569,6 @@ awaitable<ActionResult> KinesisService::put_records(AwsRequest& r) {
     co_return validation("[...]", "records", "Member must have length less than or equal to 500");
   }
   std::vector<PutInput> inputs;
-  size_t total = 0;
   for (size_t i = 0; i < records.size(); ++i) {
     if (!records[i].is_object()) co_return invalid("Records must be structures.");
     const auto& o = records[i].as_object();
@@ -533,7 +580,7 @@ awaitable<ActionResult> KinesisService::put_records(AwsRequest& r) {
     std::string field = "records." + std::to_string(i + 1) + ".member.";
     if (in.data.size() > kMaxRecordBytes) {
       co_return validation("java.nio.HeapByteBuffer", field + "data",
-                           "Member must have length less than or equal to 1048576");
+                           "Member must have length less than or equal to 10485760");
     }
     if (in.partition_key.empty() || in.partition_key.size() > 256) {
       co_return validation(in.partition_key, field + "partitionKey",
@@ -542,10 +589,8 @@ awaitable<ActionResult> KinesisService::put_records(AwsRequest& r) {
                                : "Member must have length less than or equal to 256");
     }
     if (has(o, "ExplicitHashKey")) in.explicit_hash_key = get_string(o, "ExplicitHashKey");
-    total += in.data.size() + in.partition_key.size();
     inputs.push_back(std::move(in));
   }
-  if (total > kMaxPutRecordsBytes) co_return invalid("Records size exceeds 5 MB limit");
   auto result = co_await durably<std::vector<PutOutput>>(
       [&](auto done) { return engine_.put_records(s->account, s->name, inputs, done); });
   if (!result) co_return fail(result.error());
@@ -1105,6 +1150,61 @@ awaitable<ActionResult> KinesisService::delete_resource_policy(AwsRequest& r) {
   co_return json::object();
 }
 
+// --- record size, warm throughput, account settings ---
+
+awaitable<ActionResult> KinesisService::update_max_record_size(AwsRequest& r) {
+  auto s = stream_of(r);
+  if (!s) co_return fail(s.error());
+  auto kib =
+      ranged(r.input, "MaxRecordSizeInKiB", "maxRecordSizeInKiB", kMinRecordKiB, kMaxRecordKiB);
+  if (!kib) co_return fail(kib.error());
+  if (!*kib) {
+    co_return validation("null", "maxRecordSizeInKiB", "Member must not be null");
+  }
+  auto result = co_await durably<base::Ok>(
+      [&](auto done) { return engine_.set_max_record_size(s->account, s->name, **kib, done); });
+  if (!result) co_return fail(result.error());
+  co_return json::object();
+}
+
+awaitable<ActionResult> KinesisService::update_stream_warm_throughput(AwsRequest& r) {
+  auto s = stream_of(r);
+  if (!s) co_return fail(s.error());
+  auto mibps = ranged(r.input, "WarmThroughputMiBps", "warmThroughputMiBps", 0, INT32_MAX);
+  if (!mibps) co_return fail(mibps.error());
+  if (!*mibps) {
+    co_return validation("null", "warmThroughputMiBps", "Member must not be null");
+  }
+  auto result = co_await durably<WarmThroughput>(
+      [&](auto done) { return engine_.set_warm_throughput(s->account, s->name, **mibps, done); });
+  if (!result) co_return fail(result.error());
+  co_return json::object{{"StreamARN", engine_.stream_arn(s->account, s->name)},
+                         {"StreamName", s->name},
+                         {"WarmThroughput", warm_json(*result)}};
+}
+
+awaitable<ActionResult> KinesisService::update_account_settings(AwsRequest& r) {
+  std::string status;
+  if (const json::value* c = member(r.input, "MinimumThroughputBillingCommitment");
+      c && c->is_object()) {
+    status = get_string(c->as_object(), "Status");
+  }
+  if (status != "ENABLED" && status != "DISABLED") {
+    co_return validation(status, "minimumThroughputBillingCommitment.status",
+                         "Member must satisfy enum value set: [ENABLED, DISABLED]");
+  }
+  auto result = co_await durably<AccountSettings>([&](auto done) {
+    return engine_.update_account_settings(r.caller.account, status == "ENABLED", done);
+  });
+  if (!result) co_return fail(result.error());
+  co_return json::object{{"MinimumThroughputBillingCommitment", commitment_json(*result)}};
+}
+
+awaitable<ActionResult> KinesisService::describe_account_settings(AwsRequest& r) {
+  co_return json::object{{"MinimumThroughputBillingCommitment",
+                          commitment_json(engine_.account_settings(r.caller.account))}};
+}
+
 // --- enhanced fan-out ---
 
 // One SubscribeToShard stream: woken (posted onto its strand) by the engine, ended at shutdown.
@@ -1151,6 +1251,44 @@ std::string subscribe_event_payload(const Engine::SubscriptionEvent& e) {
   }
   body += '}';
   return body;
+}
+
+// The same event for CBOR clients (the Java SDK's default): the model's SubscribeToShardEvent
+// in CBOR, Data as byte strings and timestamps in epoch milliseconds, as their other answers.
+std::string subscribe_event_cbor(const aws::ServiceModel& model,
+                                 const Engine::SubscriptionEvent& e) {
+  json::array records;
+  for (const auto& rec : e.records) {
+    records.push_back(json::object{{"SequenceNumber", rec.sequence_number},
+                                   {"ApproximateArrivalTimestamp", seconds(rec.arrival_ms)},
+                                   {"Data", base::base64_encode(rec.data)},
+                                   {"PartitionKey", rec.partition_key}});
+  }
+  json::object event{{"Records", std::move(records)},
+                     {"MillisBehindLatest", e.millis_behind_latest}};
+  if (e.continuation) event["ContinuationSequenceNumber"] = *e.continuation;
+  if (e.shard_ended) event["ChildShards"] = child_shards_json(e.child_shards);
+  static const aws::Shape* const kShape = model.shape("SubscribeToShardEvent");
+  return aws::encode_cbor_shape(kShape, event);
+}
+
+// The event-stream messages of a subscription, JSON or CBOR as the request was. Built outside
+// the coroutine: g++ 12 destroys the temporaries of a conditional expression inside a co_await
+// expression twice.
+constexpr std::string_view kCborType = "application/x-amz-cbor-1.1";
+
+std::string event_frame(const aws::ServiceModel& model, bool cbor,
+                        const Engine::SubscriptionEvent& e) {
+  if (cbor) {
+    return aws::encode_event("SubscribeToShardEvent", kCborType, subscribe_event_cbor(model, e));
+  }
+  return aws::encode_event("SubscribeToShardEvent", "application/json", subscribe_event_payload(e));
+}
+
+std::string exception_frame(bool cbor, const std::string& type, const std::string& message) {
+  json::value body = json::object{{"message", message}};
+  if (cbor) return aws::encode_exception(type, kCborType, aws::cbor_encode(body));
+  return aws::encode_exception(type, "application/json", json::serialize(body));
 }
 
 // Ends the engine's subscription when the stream (or a reply never streamed) is gone.
@@ -1224,7 +1362,8 @@ awaitable<ActionResult> KinesisService::subscribe_to_shard(AwsRequest& r) {
   }
   auto guard = std::make_shared<Unsubscribe>(engine_, subscribed->id);
   int64_t expires_ms = subscribed->expires_ms;
-  r.event_stream = [this, sub, guard, expires_ms](http::BodyWriter& w) -> awaitable<void> {
+  bool cbor = r.protocol == aws::Protocol::kCbor11;
+  r.event_stream = [this, sub, guard, expires_ms, cbor](http::BodyWriter& w) -> awaitable<void> {
     w.on_cancel([sub] { sub->wake(); });
     auto deadline = std::chrono::steady_clock::now() +
                     std::chrono::milliseconds(std::max<int64_t>(0, expires_ms - engine_.now_ms()));
@@ -1233,22 +1372,24 @@ awaitable<ActionResult> KinesisService::subscribe_to_shard(AwsRequest& r) {
       sub->pending = false;
       auto event = engine_.read_subscription(guard->id);
       if (!event) {
-        json::object body{{"message", event.error().message}};
-        co_await w.write(aws::encode_exception(to_aws(event.error()).code, "application/json",
-                                               json::serialize(body)));
+        co_await w.write(exception_frame(cbor, to_aws(event.error()).code, event.error().message));
         break;
       }
       auto now = std::chrono::steady_clock::now();
       if (!event->records.empty() || event->shard_ended || now >= next_heartbeat) {
-        if (!co_await w.write(aws::encode_event("SubscribeToShardEvent", "application/json",
-                                                subscribe_event_payload(*event)))) {
+        if (!co_await w.write(event_frame(model(), cbor, *event))) {
           break;
         }
         next_heartbeat = std::chrono::steady_clock::now() + kHeartbeat;
       }
       if (event->shard_ended || event->expired || now >= deadline) break;
       if (event->more || sub->pending) continue;
-      sub->timer.expires_at(std::min(next_heartbeat, deadline));
+      auto wake_at = std::min(next_heartbeat, deadline);
+      if (event->paced_ms > 0) {  // records are waiting for the read limit, not for puts
+        wake_at = std::min(
+            wake_at, std::chrono::steady_clock::now() + std::chrono::milliseconds(event->paced_ms));
+      }
+      sub->timer.expires_at(wake_at);
       co_await sub->timer.async_wait(asio::as_tuple(asio::use_awaitable));
     }
     std::lock_guard lock(subs_mu_);

@@ -70,6 +70,10 @@ class KinesisService final : public aws::Service {
   FERRY_KINESIS_HANDLER(get_resource_policy)
   FERRY_KINESIS_HANDLER(delete_resource_policy)
   FERRY_KINESIS_HANDLER(subscribe_to_shard)
+  FERRY_KINESIS_HANDLER(update_max_record_size)
+  FERRY_KINESIS_HANDLER(update_stream_warm_throughput)
+  FERRY_KINESIS_HANDLER(update_account_settings)
+  FERRY_KINESIS_HANDLER(describe_account_settings)
 #undef FERRY_KINESIS_HANDLER
 
   boost::asio::awaitable<aws::ActionResult> retention(aws::AwsRequest& r, bool increase);

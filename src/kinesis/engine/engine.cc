@@ -18,8 +18,10 @@ constexpr std::string_view kSeqKey = "kinesis/meta/seq";
 constexpr std::string_view kSecretKey = "kinesis/meta/secret";
 constexpr std::string_view kStreamPrefix = "kinesis/s/";
 constexpr std::string_view kRecordPrefix = "kinesis/r/";
+constexpr std::string_view kAccountPrefix = "kinesis/a/";
 constexpr uint64_t kReserveBlock = 1 << 20;
 constexpr size_t kMaxGetBytes = 10 * 1024 * 1024;
+constexpr size_t kMaxPutRecordsBytes = 5 * 1024 * 1024;
 constexpr int64_t kHourMs = 3'600'000;
 
 void put_be(std::string& out, uint64_t v, int bytes) {
@@ -150,12 +152,27 @@ const char* to_string(StreamMode mode) {
   return mode == StreamMode::kOnDemand ? "ON_DEMAND" : "PROVISIONED";
 }
 
+const char* to_string(Commitment status) {
+  switch (status) {
+    case Commitment::kEnabled:
+      return "ENABLED";
+    case Commitment::kEnabledUntilEarliestAllowedEnd:
+      return "ENABLED_UNTIL_EARLIEST_ALLOWED_END";
+    case Commitment::kDisabled:
+      break;
+  }
+  return "DISABLED";
+}
+
 struct Engine::Stream {
   StreamInfo meta;  // shards kept in `meta.shards`, by index
   std::map<uint32_t, std::deque<Record>> records;
   int64_t updating_until_ms = 0;
   int64_t creating_until_ms = 0;
   std::vector<int64_t> scalings_ms;  // UpdateShardCount calls of the last 24 h, oldest first
+  // Warm throughput before the last UpdateStreamWarmThroughput, reported as current until then.
+  int warm_before_mibps = 0;
+  int64_t warm_until_ms = 0;
   // Per-shard use in the current second, for the throughput limits (memory only).
   struct Usage {
     int64_t second = -1;
@@ -236,6 +253,12 @@ void Engine::persist(const Stream& st, storage::WriteBatch& batch) const {
   o["policy"] = s.policy;
   o["updating_until"] = st.updating_until_ms;
   o["creating_until"] = st.creating_until_ms;
+  o["max_record_kib"] = s.max_record_kib;
+  if (s.warm_target_mibps) {
+    o["warm_target"] = *s.warm_target_mibps;
+    o["warm_before"] = st.warm_before_mibps;
+    o["warm_until"] = st.warm_until_ms;
+  }
   json::array scalings;
   for (int64_t t : st.scalings_ms) scalings.emplace_back(t);
   o["scalings"] = std::move(scalings);
@@ -364,6 +387,13 @@ Result<base::Ok> Engine::recover() {
     s.policy = str("policy");
     st->updating_until_ms = num(o, "updating_until");
     st->creating_until_ms = num(o, "creating_until");
+    // Records written before these settings existed have none: 1 MiB, no warm throughput.
+    if (o.contains("max_record_kib")) s.max_record_kib = static_cast<int>(num(o, "max_record_kib"));
+    if (o.contains("warm_target")) {
+      s.warm_target_mibps = static_cast<int>(num(o, "warm_target"));
+      st->warm_before_mibps = static_cast<int>(num(o, "warm_before"));
+      st->warm_until_ms = num(o, "warm_until");
+    }
     if (auto* a = o.if_contains("scalings"); a && a->is_array()) {
       for (const auto& e : a->as_array()) {
         if (e.is_int64()) st->scalings_ms.push_back(e.as_int64());
@@ -405,6 +435,35 @@ Result<base::Ok> Engine::recover() {
     return true;
   });
   if (broken) return error(Errc::kInternal, "a stream record in the store is corrupt");
+  store_.scan(kAccountPrefix, [&](std::string_view key, std::string_view value) {
+    boost::system::error_code ec;
+    json::value v = json::parse(value, ec);
+    if (ec || !v.is_object()) {
+      broken = true;
+      return false;
+    }
+    const auto& o = v.as_object();
+    AccountSettings a;
+    auto* status = o.if_contains("status");
+    std::string_view text =
+        status && status->is_string() ? std::string_view(status->as_string()) : std::string_view();
+    if (text == "ENABLED") a.status = Commitment::kEnabled;
+    if (text == "ENABLED_UNTIL_EARLIEST_ALLOWED_END") {
+      a.status = Commitment::kEnabledUntilEarliestAllowedEnd;
+    }
+    auto time = [&](const char* k) -> std::optional<int64_t> {
+      auto* p = o.if_contains(k);
+      if (p && p->is_int64()) return p->as_int64();
+      if (p && p->is_uint64()) return static_cast<int64_t>(p->as_uint64());
+      return std::nullopt;
+    };
+    a.started_ms = time("started");
+    a.ended_ms = time("ended");
+    a.earliest_end_ms = time("earliest_end");
+    accounts_[std::string(key.substr(kAccountPrefix.size()))] = a;
+    return true;
+  });
+  if (broken) return error(Errc::kInternal, "an account record in the store is corrupt");
   std::vector<std::string> orphans;
   store_.scan(kRecordPrefix, [&](std::string_view key, std::string_view value) {
     if (key.size() != kRecordPrefix.size() + 20) return true;
@@ -489,6 +548,8 @@ bool Engine::throttled(const Stream& s) const {
 StreamInfo Engine::info(const Stream& s) const {
   StreamInfo out = s.meta;
   out.status = status(s);
+  out.warm_current_mibps = clock_.now_ms() < s.warm_until_ms ? s.warm_before_mibps
+                                                             : s.meta.warm_target_mibps.value_or(0);
   return out;
 }
 
@@ -545,7 +606,8 @@ void Engine::close_shard(Stream& s, uint32_t index) {
 
 Result<base::Ok> Engine::create_stream(const std::string& account, const std::string& name,
                                        std::optional<int> shard_count, StreamMode mode,
-                                       const std::map<std::string, std::string>& tags, Done done) {
+                                       const std::map<std::string, std::string>& tags, Done done,
+                                       const StreamOptions& extra) {
   std::lock_guard lock(mu_);
   if (find(account, name) != nullptr) {
     return error(Errc::kResourceInUse,
@@ -570,17 +632,23 @@ Result<base::Ok> Engine::create_stream(const std::string& account, const std::st
   if (mode == StreamMode::kOnDemand && c.on_demand_streams >= options_.on_demand_stream_limit) {
     return error(Errc::kLimitExceeded, "This request would exceed the on-demand stream limit.");
   }
-  storage::WriteBatch batch;
   auto st = std::make_unique<Stream>();
   StreamInfo& s = st->meta;
   s.account = account;
   s.name = name;
+  s.mode = mode;
+  if (extra.warm_throughput_mibps) {
+    if (auto ok = check_warm(*st, *extra.warm_throughput_mibps); !ok) return ok;
+    s.warm_target_mibps = extra.warm_throughput_mibps;
+  }
+  s.max_record_kib = extra.max_record_kib.value_or(1024);
+  storage::WriteBatch batch;
   s.arn = stream_arn(account, name);
   s.incarnation = next_counter(batch);
-  s.mode = mode;
   s.created_ms = clock_.now_ms();
   s.tags = tags;
   st->creating_until_ms = s.created_ms + options_.create_delay_ms;
+  st->warm_until_ms = st->creating_until_ms;
   for (int i = 0; i < n; ++i) {
     u128 start = even_split_start(static_cast<uint64_t>(i), static_cast<uint64_t>(n));
     u128 end = i + 1 == n
@@ -705,6 +773,7 @@ Result<PutOutput> Engine::put_record(const std::string& account, const std::stri
   std::lock_guard lock(mu_);
   auto s = need_created(account, name);
   if (!s) return base::fail(s.error());
+  if (auto ok = check_size(**s, input, "data"); !ok) return base::fail(ok.error());
   storage::WriteBatch batch;
   ChunkDrafts drafts;
   auto out = place(**s, input, drafts, batch);
@@ -721,6 +790,20 @@ Result<std::vector<PutOutput>> Engine::put_records(const std::string& account,
   std::lock_guard lock(mu_);
   auto s = need_created(account, name);
   if (!s) return base::fail(s.error());
+  size_t total = 0;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const auto& in = inputs[i];
+    auto field = "records." + std::to_string(i + 1) + ".member.data";
+    if (auto ok = check_size(**s, in, field); !ok) return base::fail(ok.error());
+    total += in.data.size() + in.partition_key.size();
+  }
+  // 5 MiB per call, or one record of the stream's maximum if that is larger.
+  size_t max_total =
+      std::max<size_t>(kMaxPutRecordsBytes, static_cast<size_t>((*s)->meta.max_record_kib) * 1024);
+  if (total > max_total) {
+    return error(Errc::kInvalidArgument,
+                 "Records size exceeds " + std::to_string(max_total / (1024 * 1024)) + " MB limit");
+  }
   for (const auto& in : inputs) {
     if (in.explicit_hash_key && !parse_hash_key(*in.explicit_hash_key)) {
       return error(Errc::kInvalidArgument,
@@ -1336,6 +1419,123 @@ Result<base::Ok> Engine::set_policy(const std::string& account, const std::strin
   return commit(std::move(batch), std::move(done));
 }
 
+// --- record size, warm throughput, account settings ---
+
+Result<base::Ok> Engine::check_size(const Stream& s, const PutInput& input,
+                                    const std::string& field) const {
+  auto max = static_cast<size_t>(s.meta.max_record_kib) * 1024;
+  if (input.data.size() <= max) return base::Ok{};
+  return error(Errc::kValidation,
+               "1 validation error detected: Value 'java.nio.HeapByteBuffer' at '" + field +
+                   "' failed to satisfy constraint: Member must have length "
+                   "less than or equal to " +
+                   std::to_string(max));
+}
+
+Result<base::Ok> Engine::set_max_record_size(const std::string& account, const std::string& name,
+                                             int kib, Done done) {
+  std::lock_guard lock(mu_);
+  auto s = need_active(account, name);
+  if (!s) return base::fail(s.error());
+  (*s)->meta.max_record_kib = kib;
+  storage::WriteBatch batch;
+  persist(**s, batch);
+  return commit(std::move(batch), std::move(done));
+}
+
+AccountSettings Engine::settled(const AccountSettings& a) const {
+  AccountSettings out = a;
+  if (out.status == Commitment::kEnabledUntilEarliestAllowedEnd && out.earliest_end_ms &&
+      clock_.now_ms() >= *out.earliest_end_ms) {
+    out.status = Commitment::kDisabled;
+    out.ended_ms = out.earliest_end_ms;
+  }
+  return out;
+}
+
+bool Engine::committed(const std::string& account) const {
+  auto it = accounts_.find(account);
+  return it != accounts_.end() && settled(it->second).status != Commitment::kDisabled;
+}
+
+// AWS scales warm throughput on on-demand streams of committed accounts only.
+Result<base::Ok> Engine::check_warm(const Stream& s, int mibps) const {
+  if (s.meta.mode != StreamMode::kOnDemand) {
+    return error(Errc::kInvalidArgument,
+                 "Warm throughput is not supported for " + s.who() +
+                     " with the PROVISIONED capacity mode. Use the ON_DEMAND capacity mode.");
+  }
+  if (!committed(s.meta.account)) {
+    return error(Errc::kInvalidArgument,
+                 "Warm throughput requires MinimumThroughputBillingCommitment to be enabled for "
+                 "account " +
+                     s.meta.account + ".");
+  }
+  if (mibps > options_.max_warm_throughput_mibps) {
+    return error(Errc::kLimitExceeded, "Requested warm throughput of " + std::to_string(mibps) +
+                                           " MiBps for " + s.who() + " exceeds the limit of " +
+                                           std::to_string(options_.max_warm_throughput_mibps) +
+                                           " MiBps.");
+  }
+  return base::Ok{};
+}
+
+Result<WarmThroughput> Engine::set_warm_throughput(const std::string& account,
+                                                   const std::string& name, int mibps, Done done) {
+  std::lock_guard lock(mu_);
+  auto s = need_active(account, name);
+  if (!s) return base::fail(s.error());
+  Stream& st = **s;
+  if (auto ok = check_warm(st, mibps); !ok) return base::fail(ok.error());
+  int64_t now = clock_.now_ms();
+  int before = info(st).warm_current_mibps;
+  st.meta.warm_target_mibps = mibps;
+  st.warm_before_mibps = before;
+  // Asynchronous at AWS: UPDATING for the configured update delay, then scaled to the target.
+  st.updating_until_ms = now + options_.reshard_delay_ms;
+  st.warm_until_ms = st.updating_until_ms;
+  storage::WriteBatch batch;
+  persist(st, batch);
+  commit(std::move(batch), std::move(done)).value();
+  return WarmThroughput{mibps, before};
+}
+
+AccountSettings Engine::account_settings(const std::string& account) {
+  std::lock_guard lock(mu_);
+  auto it = accounts_.find(account);
+  return it == accounts_.end() ? AccountSettings{} : settled(it->second);
+}
+
+Result<AccountSettings> Engine::update_account_settings(const std::string& account, bool enable,
+                                                        Done done) {
+  std::lock_guard lock(mu_);
+  AccountSettings a = accounts_.contains(account) ? settled(accounts_[account]) : AccountSettings{};
+  int64_t now = clock_.now_ms();
+  if (enable && a.status == Commitment::kDisabled) {
+    a = AccountSettings{Commitment::kEnabled, now, std::nullopt, now + options_.commitment_min_ms};
+  } else if (enable) {
+    a.status = Commitment::kEnabled;  // cancels a pending end
+    a.ended_ms.reset();
+  } else if (a.status != Commitment::kDisabled) {
+    if (a.earliest_end_ms && now < *a.earliest_end_ms) {
+      a.status = Commitment::kEnabledUntilEarliestAllowedEnd;
+      a.ended_ms = a.earliest_end_ms;
+    } else {
+      a.status = Commitment::kDisabled;
+      a.ended_ms = now;
+    }
+  }
+  accounts_[account] = a;
+  json::object o{{"status", to_string(a.status)}};
+  if (a.started_ms) o["started"] = *a.started_ms;
+  if (a.ended_ms) o["ended"] = *a.ended_ms;
+  if (a.earliest_end_ms) o["earliest_end"] = *a.earliest_end_ms;
+  storage::WriteBatch batch;
+  batch.put(std::string(kAccountPrefix) + account, json::serialize(o));
+  commit(std::move(batch), std::move(done)).value();
+  return a;
+}
+
 // --- enhanced fan-out (SubscribeToShard) ---
 
 Done Engine::wake_after(uint64_t incarnation, std::vector<uint32_t> shards, Done done) {
@@ -1409,6 +1609,8 @@ Result<Engine::Subscription> Engine::subscribe(const SubscribeInput& input,
   sub.position = position;
   sub.started_ms = now;
   sub.expires_ms = now + options_.subscription_ms;
+  sub.credit = options_.subscription_read_bytes_per_s * 1000;
+  sub.refilled_ms = now;
   sub.wake = std::move(wake);
   return Subscription{id, sub.expires_ms};
 }
@@ -1448,10 +1650,20 @@ Result<Engine::SubscriptionEvent> Engine::read_subscription(uint64_t id) {
   std::vector<PageData> where;
   std::string cached;
   size_t bytes = 0;
+  auto budget = static_cast<int64_t>(kMaxEventBytes);
+  bool paced = throttled(*st);
+  const int64_t rate = std::max<int64_t>(1, options_.subscription_read_bytes_per_s);
+  if (paced) {  // a bucket of one second's worth, refilled at the rate
+    sub.credit = std::min(rate * 1000, sub.credit + (now - sub.refilled_ms) * rate);
+    sub.refilled_ms = now;
+    budget = std::min(budget, sub.credit / 1000);
+  }
   for (; pos != dq.end() && out.records.size() < kMaxEventRecords; ++pos) {
-    size_t size = pos->size + pos->partition_key.size();
-    if (!out.records.empty() && bytes + size > kMaxEventBytes) break;
-    bytes += size;
+    auto size = static_cast<int64_t>(pos->size + pos->partition_key.size());
+    // The first record goes out whenever some budget is left, however big it is.
+    bool first = out.records.empty() && budget > 0;
+    if (!first && static_cast<int64_t>(bytes) + size > budget) break;
+    bytes += static_cast<size_t>(size);
     where.push_back(page_data(*pos, out.records.size(), cached));
     out.records.push_back({format_sequence(pos->counter, sub.shard, sub.incarnation),
                            pos->arrival_ms,
@@ -1459,9 +1671,14 @@ Result<Engine::SubscriptionEvent> Engine::read_subscription(uint64_t id) {
                            {}});
     sub.position = pos->counter + 1;
   }
+  if (paced) sub.credit -= static_cast<int64_t>(bytes) * 1000;
   if (pos != dq.end()) {
     out.millis_behind_latest = std::max<int64_t>(0, now - pos->arrival_ms);
     out.more = true;
+    if (paced && sub.credit < 1000) {  // wait until the bucket holds a byte again
+      out.more = false;
+      out.paced_ms = (1000 - sub.credit + rate - 1) / rate;
+    }
   }
   if (!sh->open() && pos == dq.end() && out.records.empty()) {
     for (const auto& child : st->meta.shards) {

@@ -40,6 +40,9 @@ struct EngineOptions {
   int max_shards_per_stream = 10000;  // UpdateShardCount does not scale above this
   int64_t iterator_ttl_ms = 300'000;  // shard iterators expire after 5 minutes
   int max_consumers = 20;             // registered consumers per stream
+  // A minimum throughput billing commitment cannot end sooner than this after it started.
+  int64_t commitment_min_ms = 24 * 3'600'000LL;
+  int max_warm_throughput_mibps = 10240;  // UpdateStreamWarmThroughput: 10 GiB/s per stream
 
   // SubscribeToShard: a subscription lasts this long; a second one for the same consumer and
   // shard sooner than the takeover time after the first is ResourceInUseException.
@@ -58,6 +61,9 @@ struct EngineOptions {
   int64_t shard_write_records_per_s = 1000;
   int64_t shard_read_bytes_per_s = 2 * 1024 * 1024;
   int64_t shard_reads_per_s = 5;
+  // SubscribeToShard reads per consumer and shard under the limits (enhanced fan-out); beyond
+  // it events are paced, not failed.
+  int64_t subscription_read_bytes_per_s = 2 * 1024 * 1024;
 };
 
 enum class StreamMode { kProvisioned, kOnDemand };
@@ -97,12 +103,37 @@ struct StreamInfo {
   std::vector<ShardInfo> shards;  // every shard still retained, by index
   std::map<std::string, std::string> tags;
   std::vector<ConsumerInfo> consumers;
-  std::string policy;  // resource policy JSON, empty if none
+  std::string policy;         // resource policy JSON, empty if none
+  int max_record_kib = 1024;  // PutRecord(s) refuse larger data (UpdateMaxRecordSize)
+  // Warm throughput (on-demand streams): the target asked for, and what the stream is scaled
+  // to, which reaches the target when the UPDATING that the request started ends.
+  std::optional<int> warm_target_mibps;
+  int warm_current_mibps = 0;
 
   std::string shard_id(uint32_t index) const;
   std::string starting_sequence(const ShardInfo& s) const;
   std::optional<std::string> ending_sequence(const ShardInfo& s) const;
   size_t open_shards() const;
+};
+
+// What CreateStream may set besides its shards and mode; absent members keep the defaults.
+struct StreamOptions {
+  std::optional<int> max_record_kib;
+  std::optional<int> warm_throughput_mibps;
+};
+
+// An account's minimum throughput billing commitment (Update/DescribeAccountSettings).
+enum class Commitment { kDisabled, kEnabled, kEnabledUntilEarliestAllowedEnd };
+const char* to_string(Commitment status);
+
+struct AccountSettings {
+  Commitment status = Commitment::kDisabled;
+  std::optional<int64_t> started_ms, ended_ms, earliest_end_ms;
+};
+
+struct WarmThroughput {
+  int target_mibps = 0;
+  int current_mibps = 0;
 };
 
 struct PutInput {
@@ -184,7 +215,8 @@ class Engine {
 
   Result<base::Ok> create_stream(const std::string& account, const std::string& name,
                                  std::optional<int> shard_count, StreamMode mode,
-                                 const std::map<std::string, std::string>& tags, Done done);
+                                 const std::map<std::string, std::string>& tags, Done done,
+                                 const StreamOptions& extra = {});
   Result<base::Ok> delete_stream(const std::string& account, const std::string& name,
                                  bool enforce_consumer_deletion, Done done);
   Result<StreamInfo> describe(const std::string& account, const std::string& name);
@@ -234,6 +266,20 @@ class Engine {
                                                   bool enable, Done done);
   Result<base::Ok> set_policy(const std::string& account, const std::string& name,
                               const std::string& policy, Done done);
+  // UpdateMaxRecordSize: `kib` already checked to be in 1024..10240.
+  Result<base::Ok> set_max_record_size(const std::string& account, const std::string& name, int kib,
+                                       Done done);
+  // UpdateStreamWarmThroughput: on-demand streams of accounts with a billing commitment only.
+  // Returns the new target with the throughput the stream had before.
+  Result<WarmThroughput> set_warm_throughput(const std::string& account, const std::string& name,
+                                             int mibps, Done done);
+
+  // Account settings; an account that never set them has its commitment DISABLED.
+  AccountSettings account_settings(const std::string& account);
+  // Enabling starts a commitment (or cancels a pending end); disabling ends it at once, or at
+  // its earliest allowed end if that is still ahead (ENABLED_UNTIL_EARLIEST_ALLOWED_END).
+  Result<AccountSettings> update_account_settings(const std::string& account, bool enable,
+                                                  Done done);
 
   // Streams and open shards of an account, for DescribeLimits.
   struct Counts {
@@ -267,6 +313,8 @@ class Engine {
     bool shard_ended = false;              // the subscription is over: the shard is closed
     bool expired = false;                  // the subscription is over: its time is up
     bool more = false;                     // more records can be read at once
+    // Under the throughput limits: records wait, and can be read after this many milliseconds.
+    int64_t paced_ms = 0;
   };
   // ResourceNotFound: no such consumer (the ARN must match, creation time included) or shard.
   // ResourceInUse: the same consumer and shard were subscribed less than
@@ -274,6 +322,8 @@ class Engine {
   // old one's next read fails with ResourceInUse.
   Result<Subscription> subscribe(const SubscribeInput& input, std::function<void()> wake);
   // The records after the subscription's position (at most 10,000 and about 2 MiB), advancing it.
+  // Under the throughput limits, at most subscription_read_bytes_per_s on average (a token
+  // bucket of one second's worth; a record larger than what is left is read into debt).
   Result<SubscriptionEvent> read_subscription(uint64_t id);
   void unsubscribe(uint64_t id);
 
@@ -289,6 +339,12 @@ class Engine {
   StreamInfo info(const Stream& s) const;
   std::string status(const Stream& s) const;
   void persist(const Stream& s, storage::WriteBatch& batch) const;
+  // The commitment as of now: a pending end that has passed is DISABLED.
+  AccountSettings settled(const AccountSettings& a) const;
+  bool committed(const std::string& account) const;
+  Result<base::Ok> check_warm(const Stream& s, int mibps) const;
+  Result<base::Ok> check_size(const Stream& s, const PutInput& input,
+                              const std::string& field) const;
   uint64_t next_counter(storage::WriteBatch& batch);
   void trim(Stream& s);
   // The records one write puts into each shard (by shard index), becoming one stored chunk each.
@@ -326,6 +382,7 @@ class Engine {
   uint64_t reserved_ = 0;  // counter values below this may have been used
   std::map<std::string, std::unique_ptr<Stream>> streams_;  // "<account>/<name>"
   std::map<uint64_t, Stream*> by_incarnation_;
+  std::map<std::string, AccountSettings> accounts_;  // by account; absent: never set
   struct CacheEntry {
     uint64_t incarnation;
     uint32_t shard;
@@ -344,6 +401,10 @@ class Engine {
     int64_t started_ms = 0;
     int64_t expires_ms = 0;
     bool taken_over = false;
+    // What it may read now under the throughput limits, in thousandths of a byte so that every
+    // millisecond adds a whole number (rate bytes/s = rate thousandths/ms); may be negative.
+    int64_t credit = 0;
+    int64_t refilled_ms = 0;
     std::function<void()> wake;
   };
   Done wake_after(uint64_t incarnation, std::vector<uint32_t> shards, Done done);

@@ -198,5 +198,69 @@ TEST_F(SubscribeTest, Errors) {
   EXPECT_EQ(gone.error().code, Errc::kResourceNotFound);
 }
 
+// Under the throughput limits a subscription reads at most 2 MiB per second on average: records
+// beyond wait (paced_ms says how long), none is refused.
+TEST(SubscribePacing, ReadsAtMostTwoMiBPerSecondPerConsumerAndShard) {
+  constexpr size_t kRecord = 512 * 1024 - 1;  // with its 1-byte key, 512 KiB
+  constexpr int64_t kMiB = 1024 * 1024;
+  base::FakeClock clock;
+  storage::MemoryStore store;
+  EngineOptions options;
+  options.enforce_throughput = true;
+  options.shard_write_bytes_per_s = 64 * kMiB;  // the write limit is not under test
+  Engine engine(store, clock, options);
+  ASSERT_TRUE(engine.recover().ok());
+  ASSERT_TRUE(engine.create_stream(kAcct, "s", 1, StreamMode::kProvisioned, {}, nullptr).ok());
+  auto consumer = engine.register_consumer(kAcct, "s", "app", nullptr).value().arn;
+  for (int i = 0; i < 12; ++i) {  // 6 MiB
+    ASSERT_TRUE(
+        engine.put_record(kAcct, "s", {"k", std::string(kRecord, 'x'), std::nullopt}, nullptr)
+            .ok());
+  }
+  auto sub = engine.subscribe({consumer, kShard0, IteratorType::kTrimHorizon, {}, {}}, [] {});
+  ASSERT_TRUE(sub.ok());
+
+  // The first second's worth at once, then nothing until the bucket refills.
+  auto first = engine.read_subscription(sub->id).value();
+  EXPECT_EQ(first.records.size(), 4u);
+  EXPECT_FALSE(first.more);
+  EXPECT_EQ(first.paced_ms, 1);  // the bucket is empty: one millisecond adds ~2 KiB
+  auto early = engine.read_subscription(sub->id).value();
+  EXPECT_TRUE(early.records.empty());
+  EXPECT_GT(early.paced_ms, 0);
+
+  // Half a second later, half of it; a record never splits, the last may go into debt.
+  clock.advance_ms(500);
+  auto half = engine.read_subscription(sub->id).value();
+  EXPECT_EQ(half.records.size(), 2u);
+  EXPECT_GT(half.paced_ms, 0);
+
+  // Over time the average stays at 2 MiB/s: of the remaining 3 MiB, the last record goes out as
+  // soon as the bucket holds a byte again (into debt), so the rest takes (3 - 0.5) / 2 s.
+  int64_t read = 6 * 512 * 1024;
+  int64_t start = clock.now_ms();
+  while (read < 12 * 512 * 1024) {
+    auto e = engine.read_subscription(sub->id).value();
+    for (const auto& r : e.records) read += static_cast<int64_t>(r.data.size() + 1);
+    if (e.records.empty()) {
+      ASSERT_GT(e.paced_ms, 0);
+      clock.advance_ms(e.paced_ms);
+    }
+  }
+  EXPECT_GE(clock.now_ms() - start, 1250);
+  EXPECT_LE(clock.now_ms() - start, 1300);
+
+  // Without the limits, all of it at once (up to the 2 MiB of one event).
+  Engine free_engine(store, clock);
+  ASSERT_TRUE(free_engine.recover().ok());
+  auto free_sub =
+      free_engine.subscribe({consumer, kShard0, IteratorType::kTrimHorizon, {}, {}}, [] {});
+  ASSERT_TRUE(free_sub.ok());
+  auto all = free_engine.read_subscription(free_sub->id).value();
+  EXPECT_EQ(all.records.size(), 4u);
+  EXPECT_TRUE(all.more);
+  EXPECT_EQ(all.paced_ms, 0);
+}
+
 }  // namespace
 }  // namespace ferry::kinesis

@@ -19,6 +19,11 @@ import {
   GetRecordsCommand,
   ListShardsCommand,
   ResourceNotFoundException,
+  UpdateMaxRecordSizeCommand,
+  UpdateAccountSettingsCommand,
+  DescribeAccountSettingsCommand,
+  UpdateStreamWarmThroughputCommand,
+  InvalidArgumentException,
 } from "@aws-sdk/client-kinesis";
 import { cbor } from "@smithy/core/cbor";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
@@ -80,6 +85,45 @@ describe("kinesis with the JS SDK v3", () => {
     assert.ok(got.Records[0].ApproximateArrivalTimestamp instanceof Date);
     assert.equal(got.MillisBehindLatest, 0);
     assert.ok(got.NextShardIterator);
+  });
+
+  test("UpdateMaxRecordSize raises the stream's record size limit", async () => {
+    const StreamName = await createStream(1);
+    const summary = async () =>
+      (await client.send(new DescribeStreamSummaryCommand({ StreamName }))).StreamDescriptionSummary;
+    const { StreamARN, MaxRecordSizeInKiB } = await summary();
+    assert.equal(MaxRecordSizeInKiB, 1024);
+    const big = Buffer.alloc(1024 * 1024 + 1, 7);
+    await assert.rejects(
+      client.send(new PutRecordCommand({ StreamName, PartitionKey: "k", Data: big })),
+      (e) => e.name === "ValidationException",
+    );
+    await client.send(new UpdateMaxRecordSizeCommand({ StreamARN, MaxRecordSizeInKiB: 2048 }));
+    assert.equal((await summary()).MaxRecordSizeInKiB, 2048);
+    await client.send(new PutRecordCommand({ StreamName, PartitionKey: "k", Data: big }));
+  });
+
+  test("warm throughput needs an on-demand stream and the account's billing commitment", async () => {
+    const StreamName = `js-${randomUUID().slice(0, 12)}`;
+    await client.send(new CreateStreamCommand({ StreamName, StreamModeDetails: { StreamMode: "ON_DEMAND" } }));
+    created.push(StreamName);
+    const provisioned = await createStream(1);
+    await client.send(
+      new UpdateAccountSettingsCommand({ MinimumThroughputBillingCommitment: { Status: "ENABLED" } }),
+    );
+    const settings = await client.send(new DescribeAccountSettingsCommand({}));
+    assert.equal(settings.MinimumThroughputBillingCommitment.Status, "ENABLED");
+    assert.ok(settings.MinimumThroughputBillingCommitment.StartedAt instanceof Date);
+    const out = await client.send(
+      new UpdateStreamWarmThroughputCommand({ StreamName, WarmThroughputMiBps: 64 }),
+    );
+    assert.equal(out.WarmThroughput.TargetMiBps, 64);
+    const { StreamDescriptionSummary } = await client.send(new DescribeStreamSummaryCommand({ StreamName }));
+    assert.deepEqual(StreamDescriptionSummary.WarmThroughput, { TargetMiBps: 64, CurrentMiBps: 64 });
+    await assert.rejects(
+      client.send(new UpdateStreamWarmThroughputCommand({ StreamName: provisioned, WarmThroughputMiBps: 64 })),
+      InvalidArgumentException,
+    );
   });
 
   test("a missing stream is ResourceNotFoundException", async () => {

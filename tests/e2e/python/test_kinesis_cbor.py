@@ -6,6 +6,7 @@ is a CBOR map with the JSON protocol's member names, blobs are CBOR byte strings
 timestamps are epoch milliseconds, and errors carry __type and message.
 """
 
+import http.client
 import json
 import sys
 import time
@@ -19,6 +20,8 @@ try:
 except ImportError:  # Debian's package lives outside a pyenv interpreter's path
     sys.path.append("/usr/lib/python3/dist-packages")
     import cbor2
+
+from botocore.eventstream import EventStreamBuffer
 
 from harness import ferry_server
 
@@ -109,6 +112,82 @@ class CborRoundTripTest(unittest.TestCase):
         status, body, _ = call("PutRecord", {"StreamName": "x", "PartitionKey": "k"})
         self.assertEqual(status, 400)
         self.assertTrue(body["__type"].endswith("ValidationException"), body)
+
+
+class CborSubscribeToShardTest(unittest.TestCase):
+    """SubscribeToShard with a CBOR request over HTTP/1.1: the event stream's frames are parsed
+    by botocore's event-stream decoder (CRC-checked) and their payloads by cbor2."""
+
+    def subscribe(self, body):
+        """Yields the decoded messages of the event stream the server answers with."""
+        host, port = SERVER.endpoint.removeprefix("http://").rsplit(":", 1)
+        conn = http.client.HTTPConnection(host, int(port), timeout=15)
+        self.addCleanup(conn.close)
+        conn.request("POST", "/", body=cbor2.dumps(body), headers={
+            "Content-Type": "application/x-amz-cbor-1.1",
+            "Accept": "application/x-amz-cbor-1.1",
+            "X-Amz-Target": "Kinesis_20131202.SubscribeToShard",
+            "Authorization": "AWS4-HMAC-SHA256 Credential=test/20261121/us-east-1/kinesis/"
+                             "aws4_request, SignedHeaders=host, Signature=0"})
+        response = conn.getresponse()
+        self.assertEqual(response.status, 200)
+        self.assertEqual(response.headers["Content-Type"], "application/vnd.amazon.eventstream")
+        buffer = EventStreamBuffer()
+        while True:
+            chunk = response.read1(65536)
+            if not chunk:
+                return
+            buffer.add_data(chunk)
+            for message in buffer:
+                yield message
+
+    def test_events_are_cbor(self):
+        name = f"cbor-efo-{uuid.uuid4().hex[:12]}"
+        self.assertEqual(call("CreateStream", {"StreamName": name, "ShardCount": 1})[0], 200)
+        self.addCleanup(call, "DeleteStream", {"StreamName": name,
+                                               "EnforceConsumerDeletion": True})
+        _, summary, _ = call("DescribeStreamSummary", {"StreamName": name})
+        arn = summary["StreamDescriptionSummary"]["StreamARN"]
+        status, consumer, _ = call("RegisterStreamConsumer", {"StreamARN": arn,
+                                                              "ConsumerName": "java"})
+        self.assertEqual(status, 200, consumer)
+        payload = bytes(range(256))
+        before_ms = int(time.time() * 1000)
+        seqs = [call("PutRecord", {"StreamName": name, "Data": data, "PartitionKey": "pk"})[1]
+                ["SequenceNumber"] for data in (payload, b"")]
+
+        messages = self.subscribe({"ConsumerARN": consumer["Consumer"]["ConsumerARN"],
+                                   "ShardId": "shardId-000000000000",
+                                   "StartingPosition": {"Type": "TRIM_HORIZON"}})
+        initial = next(messages)
+        self.assertEqual(initial.headers[":event-type"], "initial-response")
+        self.assertEqual(initial.headers[":content-type"], "application/x-amz-cbor-1.1")
+        self.assertEqual(cbor2.loads(initial.payload), {})
+
+        event = next(messages)
+        self.assertEqual(event.headers[":message-type"], "event")
+        self.assertEqual(event.headers[":event-type"], "SubscribeToShardEvent")
+        self.assertEqual(event.headers[":content-type"], "application/x-amz-cbor-1.1")
+        body = cbor2.loads(event.payload)
+        records = body["Records"]
+        self.assertEqual([r["Data"] for r in records], [payload, b""])
+        self.assertIsInstance(records[0]["Data"], bytes)  # a byte string, not base64 text
+        self.assertEqual([r["SequenceNumber"] for r in records], seqs)
+        self.assertEqual(records[0]["PartitionKey"], "pk")
+        arrival = records[0]["ApproximateArrivalTimestamp"]
+        self.assertIsInstance(arrival, int)  # epoch milliseconds
+        self.assertGreaterEqual(arrival, before_ms - 1000)
+        self.assertLess(arrival, before_ms + 60_000)
+        self.assertEqual(body["ContinuationSequenceNumber"], seqs[-1])
+        self.assertEqual(body["MillisBehindLatest"], 0)
+
+        # Records put while subscribed arrive in CBOR too.
+        call("PutRecord", {"StreamName": name, "Data": b"later", "PartitionKey": "pk"})
+        while True:
+            body = cbor2.loads(next(messages).payload)
+            if body["Records"]:
+                break
+        self.assertEqual([r["Data"] for r in body["Records"]], [b"later"])
 
 
 class JsonWireTest(unittest.TestCase):

@@ -235,6 +235,43 @@ class EnhancedFanOut(unittest.TestCase):
         finally:
             own.stop()
 
+    @unittest.skipIf(ferry_server.target() != "ferry", "starts its own server")
+    def test_reads_are_paced_under_the_throughput_limits(self):
+        # --kinesis-throughput-limits: at most 2 MiB/s per consumer and shard, as AWS's
+        # enhanced fan-out; records beyond wait rather than fail the subscription.
+        own = ferry_server.FerryServer(extra_args=["--kinesis-throughput-limits", "paced"])
+        own.start()
+        self.addCleanup(own.stop)
+        k = own.client("kinesis", read_timeout=30)
+        k.create_stream(StreamName="paced", ShardCount=1)
+        arn = k.describe_stream_summary(StreamName="paced")["StreamDescriptionSummary"]["StreamARN"]
+        consumer = k.register_stream_consumer(StreamARN=arn, ConsumerName="c")
+        record = 256 * 1024 - 1  # with its 1-byte key, 256 KiB: 16 records are 4 MiB
+        sent = 0
+        while sent < 16:  # writes are limited too (1 MiB/s per shard): retry until taken
+            try:
+                k.put_record(StreamName="paced", Data=bytes([sent]) * record, PartitionKey="k")
+                sent += 1
+            except ClientError as e:
+                self.assertEqual(e.response["Error"]["Code"],
+                                 "ProvisionedThroughputExceededException")
+                time.sleep(0.1)
+        time.sleep(1.1)  # a fresh second for the reader
+        res = k.subscribe_to_shard(ConsumerARN=consumer["Consumer"]["ConsumerARN"],
+                                   ShardId="shardId-000000000000",
+                                   StartingPosition={"Type": "TRIM_HORIZON"})
+        self.addCleanup(res["EventStream"].close)
+        reader = Reader(res["EventStream"])
+        reader.start()
+        started = time.monotonic()
+        got, _ = reader.records(16, timeout=20)
+        elapsed = time.monotonic() - started
+        self.assertEqual([r["Data"][0] for r, _ in got], list(range(16)))
+        # 2 MiB at once, the other 2 MiB (less one record read into debt) at 2 MiB/s.
+        self.assertGreater(elapsed, 0.7)
+        arrivals = [at for _, at in got]
+        self.assertLess(arrivals[7] - started, 0.7)
+
     def test_latency_from_put_answer_to_arrival(self):
         reader = self.subscribe()
         self.assertEqual(reader.next()[0], "event")
