@@ -1298,15 +1298,20 @@ void Engine::reshape_uniformly(Stream& st, int target, storage::WriteBatch& batc
   }
 }
 
-Result<base::Ok> Engine::update_stream_mode(const std::string& account, const std::string& name,
-                                            StreamMode mode, Done done) {
+Result<base::Ok> Engine::change_active(const std::string& account, const std::string& name,
+                                       Done done, const std::function<void(StreamInfo&)>& change) {
   std::lock_guard lock(mu_);
   auto s = need_active(account, name);
   if (!s) return base::fail(s.error());
-  (*s)->meta.mode = mode;
+  change((*s)->meta);
   storage::WriteBatch batch;
   persist(**s, batch);
   return commit(std::move(batch), std::move(done));
+}
+
+Result<base::Ok> Engine::update_stream_mode(const std::string& account, const std::string& name,
+                                            StreamMode mode, Done done) {
+  return change_active(account, name, std::move(done), [&](StreamInfo& m) { m.mode = mode; });
 }
 
 // --- consumers, encryption, monitoring, policy ---
@@ -1358,14 +1363,10 @@ Result<base::Ok> Engine::deregister_consumer(const std::string& account, const s
 Result<base::Ok> Engine::set_encryption(const std::string& account, const std::string& name,
                                         const std::string& type, const std::string& key_id,
                                         Done done) {
-  std::lock_guard lock(mu_);
-  auto s = need_active(account, name);
-  if (!s) return base::fail(s.error());
-  (*s)->meta.encryption_type = type;
-  (*s)->meta.key_id = type == "NONE" ? std::string() : key_id;
-  storage::WriteBatch batch;
-  persist(**s, batch);
-  return commit(std::move(batch), std::move(done));
+  return change_active(account, name, std::move(done), [&](StreamInfo& m) {
+    m.encryption_type = type;
+    m.key_id = type == "NONE" ? std::string() : key_id;
+  });
 }
 
 Result<std::vector<std::string>> Engine::set_monitoring(const std::string& account,
@@ -1434,13 +1435,8 @@ Result<base::Ok> Engine::check_size(const Stream& s, const PutInput& input,
 
 Result<base::Ok> Engine::set_max_record_size(const std::string& account, const std::string& name,
                                              int kib, Done done) {
-  std::lock_guard lock(mu_);
-  auto s = need_active(account, name);
-  if (!s) return base::fail(s.error());
-  (*s)->meta.max_record_kib = kib;
-  storage::WriteBatch batch;
-  persist(**s, batch);
-  return commit(std::move(batch), std::move(done));
+  return change_active(account, name, std::move(done),
+                       [&](StreamInfo& m) { m.max_record_kib = kib; });
 }
 
 AccountSettings Engine::settled(const AccountSettings& a) const {

@@ -339,6 +339,9 @@ class Engine {
   StreamInfo info(const Stream& s) const;
   std::string status(const Stream& s) const;
   void persist(const Stream& s, storage::WriteBatch& batch) const;
+  // Applies `change` to an ACTIVE stream's record under the mutex and persists it.
+  Result<base::Ok> change_active(const std::string& account, const std::string& name, Done done,
+                                 const std::function<void(StreamInfo&)>& change);
   // The commitment as of now: a pending end that has passed is DISABLED.
   AccountSettings settled(const AccountSettings& a) const;
   bool committed(const std::string& account) const;
