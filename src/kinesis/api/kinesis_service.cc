@@ -612,36 +612,47 @@ awaitable<ActionResult> KinesisService::put_records(AwsRequest& r) {
   co_return out;
 }
 
-awaitable<ActionResult> KinesisService::get_shard_iterator(AwsRequest& r) {
-  auto s = stream_of(r);
-  if (!s) co_return fail(s.error());
-  std::string type_text = get_string(r.input, "ShardIteratorType");
+namespace {
+
+// ShardIteratorType (GetShardIterator) and StartingPosition.Type (SubscribeToShard).
+std::optional<IteratorType> iterator_type_of(std::string_view text) {
   static const std::map<std::string, IteratorType, std::less<>> kTypes = {
       {"AT_SEQUENCE_NUMBER", IteratorType::kAtSequence},
       {"AFTER_SEQUENCE_NUMBER", IteratorType::kAfterSequence},
       {"AT_TIMESTAMP", IteratorType::kAtTimestamp},
       {"TRIM_HORIZON", IteratorType::kTrimHorizon},
       {"LATEST", IteratorType::kLatest}};
-  auto type = kTypes.find(type_text);
-  if (type == kTypes.end()) {
+  auto it = kTypes.find(text);
+  if (it == kTypes.end()) return std::nullopt;
+  return it->second;
+}
+
+}  // namespace
+
+awaitable<ActionResult> KinesisService::get_shard_iterator(AwsRequest& r) {
+  auto s = stream_of(r);
+  if (!s) co_return fail(s.error());
+  std::string type_text = get_string(r.input, "ShardIteratorType");
+  auto type = iterator_type_of(type_text);
+  if (!type) {
     co_return validation(type_text, "shardIteratorType",
                          "Member must satisfy enum value set: [AFTER_SEQUENCE_NUMBER, LATEST, "
                          "AT_TIMESTAMP, AT_SEQUENCE_NUMBER, TRIM_HORIZON]");
   }
   std::string seq = get_string(r.input, "StartingSequenceNumber");
   auto ts = get_time_ms(r.input, "Timestamp");
-  if ((type->second == IteratorType::kAtSequence || type->second == IteratorType::kAfterSequence) &&
+  if ((*type == IteratorType::kAtSequence || *type == IteratorType::kAfterSequence) &&
       seq.empty()) {
     co_return invalid("The StartingSequenceNumber parameter is required for the " + type_text +
                       " ShardIteratorType.");
   }
-  if (type->second == IteratorType::kAtTimestamp && !ts) {
+  if (*type == IteratorType::kAtTimestamp && !ts) {
     co_return invalid(
         "The Timestamp parameter is required for the AT_TIMESTAMP "
         "ShardIteratorType.");
   }
-  auto it = engine_.get_shard_iterator(s->account, s->name, get_string(r.input, "ShardId"),
-                                       type->second, seq, ts);
+  auto it = engine_.get_shard_iterator(s->account, s->name, get_string(r.input, "ShardId"), *type,
+                                       seq, ts);
   if (!it) co_return fail(it.error());
   co_return json::object{{"ShardIterator", it.value()}};
 }
@@ -1320,19 +1331,13 @@ awaitable<ActionResult> KinesisService::subscribe_to_shard(AwsRequest& r) {
     start = v->as_object();
   }
   std::string type_text = get_string(start, "Type");
-  static const std::map<std::string, IteratorType, std::less<>> kTypes = {
-      {"AT_SEQUENCE_NUMBER", IteratorType::kAtSequence},
-      {"AFTER_SEQUENCE_NUMBER", IteratorType::kAfterSequence},
-      {"AT_TIMESTAMP", IteratorType::kAtTimestamp},
-      {"TRIM_HORIZON", IteratorType::kTrimHorizon},
-      {"LATEST", IteratorType::kLatest}};
-  auto type = kTypes.find(type_text);
-  if (type == kTypes.end()) {
+  auto type = iterator_type_of(type_text);
+  if (!type) {
     co_return validation(type_text, "startingPosition.type",
                          "Member must satisfy enum value set: [AFTER_SEQUENCE_NUMBER, LATEST, "
                          "AT_TIMESTAMP, AT_SEQUENCE_NUMBER, TRIM_HORIZON]");
   }
-  in.type = type->second;
+  in.type = *type;
   in.sequence_number = get_string(start, "SequenceNumber");
   in.timestamp_ms = get_time_ms(start, "Timestamp");
   if ((in.type == IteratorType::kAtSequence || in.type == IteratorType::kAfterSequence) &&

@@ -112,18 +112,39 @@ std::optional<std::vector<Record>> decode_chunk(std::string_view v, uint64_t fir
   return out;
 }
 
-// Where a page will find a record's data: a copy appended to `cached` now, or its chunk.
-PageData page_data(const Record& r, size_t index, std::string& cached) {
-  if (!r.cached) return {index, r.chunk, r.offset, r.size};
-  auto offset = static_cast<uint32_t>(cached.size());
-  cached += r.data;
-  return {index, std::nullopt, offset, r.size};
+// Adds r to a page: its metadata now, and where its data will be found (a copy appended to
+// `cached`, or its chunk, read once the engine's mutex is released).
+void add_to_page(const Record& r, uint64_t incarnation, uint32_t shard,
+                 std::vector<ReadRecord>& records, std::vector<PageData>& where,
+                 std::string& cached) {
+  if (r.cached) {
+    where.push_back({records.size(), std::nullopt, static_cast<uint32_t>(cached.size()), r.size});
+    cached += r.data;
+  } else {
+    where.push_back({records.size(), r.chunk, r.offset, r.size});
+  }
+  records.push_back(
+      {format_sequence(r.counter, shard, incarnation), r.arrival_ms, r.partition_key, {}});
 }
 
 std::string shard_name(uint32_t index) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "shardId-%012u", index);
   return buf;
+}
+
+// The shards split or merged from shard `index`, as GetRecords and SubscribeToShard report them
+// at the end of a closed shard.
+std::vector<ChildShard> children_of(const StreamInfo& meta, uint32_t index) {
+  std::vector<ChildShard> out;
+  for (const auto& child : meta.shards) {
+    if (child.parent != index && child.adjacent_parent != index) continue;
+    ChildShard c{child.id, {}, child.start, child.end};
+    if (child.parent) c.parent_shards.push_back(shard_name(*child.parent));
+    if (child.adjacent_parent) c.parent_shards.push_back(shard_name(*child.adjacent_parent));
+    out.push_back(std::move(c));
+  }
+  return out;
 }
 
 std::optional<uint32_t> shard_index_of(std::string_view id) {
@@ -977,24 +998,13 @@ Result<GetRecordsOutput> Engine::get_records(const std::string& iterator, int li
     size_t size = pos->size + pos->partition_key.size();
     if (!out.records.empty() && bytes + size > kMaxGetBytes) break;
     bytes += size;
-    where.push_back(page_data(*pos, out.records.size(), cached));
-    out.records.push_back({format_sequence(pos->counter, index, st.meta.incarnation),
-                           pos->arrival_ms,
-                           pos->partition_key,
-                           {}});
+    add_to_page(*pos, inc, index, out.records, where, cached);
     next = pos->counter + 1;
   }
   if (usage != nullptr) usage->read_bytes += static_cast<int64_t>(bytes);
   if (pos != dq.end()) out.millis_behind_latest = std::max<int64_t>(0, now - pos->arrival_ms);
   if (!sh->open() && pos == dq.end()) {
-    for (const auto& child : st.meta.shards) {
-      if (child.parent == index || child.adjacent_parent == index) {
-        ChildShard c{child.id, {}, child.start, child.end};
-        if (child.parent) c.parent_shards.push_back(shard_name(*child.parent));
-        if (child.adjacent_parent) c.parent_shards.push_back(shard_name(*child.adjacent_parent));
-        out.child_shards.push_back(std::move(c));
-      }
-    }
+    out.child_shards = children_of(st.meta, index);
   } else {
     out.next_iterator = make_iterator(inc, index, next);
   }
@@ -1660,11 +1670,7 @@ Result<Engine::SubscriptionEvent> Engine::read_subscription(uint64_t id) {
     bool first = out.records.empty() && budget > 0;
     if (!first && static_cast<int64_t>(bytes) + size > budget) break;
     bytes += static_cast<size_t>(size);
-    where.push_back(page_data(*pos, out.records.size(), cached));
-    out.records.push_back({format_sequence(pos->counter, sub.shard, sub.incarnation),
-                           pos->arrival_ms,
-                           pos->partition_key,
-                           {}});
+    add_to_page(*pos, sub.incarnation, sub.shard, out.records, where, cached);
     sub.position = pos->counter + 1;
   }
   if (paced) sub.credit -= static_cast<int64_t>(bytes) * 1000;
@@ -1677,14 +1683,7 @@ Result<Engine::SubscriptionEvent> Engine::read_subscription(uint64_t id) {
     }
   }
   if (!sh->open() && pos == dq.end() && out.records.empty()) {
-    for (const auto& child : st->meta.shards) {
-      if (child.parent == sub.shard || child.adjacent_parent == sub.shard) {
-        ChildShard c{child.id, {}, child.start, child.end};
-        if (child.parent) c.parent_shards.push_back(shard_name(*child.parent));
-        if (child.adjacent_parent) c.parent_shards.push_back(shard_name(*child.adjacent_parent));
-        out.child_shards.push_back(std::move(c));
-      }
-    }
+    out.child_shards = children_of(st->meta, sub.shard);
     out.shard_ended = true;
     return out;
   }
