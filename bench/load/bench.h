@@ -5,8 +5,10 @@
 // Adding a scenario: write a driver function with the signature of `Driver`, and register it
 // under its target's name in `drivers()` (main.cc). Figures a driver has beyond the shared Stats
 // go into Result::metrics, which the report prints and puts in the JSON line.
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <string>
 #include <vector>
@@ -115,5 +117,19 @@ int run_kinesis(const Options& options, Result* result);
 std::string make_body(size_t size, Clock::time_point intended, uint64_t seq);
 // The send time from a body made by make_body(), or false.
 bool parse_body_time(std::string_view body, Clock::time_point* out);
+
+// Counts (and reports on stderr) the worker coroutines that ended by throwing; handler() is the
+// completion handler to give asio::co_spawn. Thread-safe.
+class WorkerFailures {
+ public:
+  auto handler() {
+    return [this](std::exception_ptr e) { record(e); };
+  }
+  int count() const { return count_.load(); }
+
+ private:
+  void record(std::exception_ptr e);
+  std::atomic<int> count_{0};
+};
 
 }  // namespace ferry::bench

@@ -1,9 +1,22 @@
 #include <charconv>
 #include <cstring>
+#include <iostream>
 
 #include "bench.h"
 
 namespace ferry::bench {
+
+void WorkerFailures::record(std::exception_ptr e) {
+  if (!e) return;
+  count_++;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    std::cerr << "ferry-bench: worker failed: " << ex.what() << "\n";
+  } catch (...) {
+    std::cerr << "ferry-bench: worker failed\n";
+  }
+}
 
 void Stats::merge(const Stats& o) {
   requests += o.requests;

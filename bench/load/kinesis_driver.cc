@@ -456,16 +456,8 @@ int StreamRun::run(Result* result) {
     ios[0]->run();
     for (auto& t : pool) t.join();
   };
-  std::atomic<int> crashed{0};
-  auto on_done = [&](std::exception_ptr e) {
-    if (!e) return;
-    crashed++;
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      std::cerr << "ferry-bench: worker failed: " << ex.what() << "\n";
-    }
-  };
+  WorkerFailures failures;
+  auto on_done = failures.handler();
   const int producers = o_.connections;
   const int readers = static_cast<int>(shards_.size());
   std::vector<Stats> stats(producers + readers);
@@ -512,7 +504,7 @@ int StreamRun::run(Result* result) {
 
   Stats& total = result->stats;
   for (const auto& st : stats) total.merge(st);
-  if (crashed > 0) total.error("worker coroutine threw");
+  if (failures.count() > 0) total.error("worker coroutine threw");
   result->measured_s = o_.duration_s;
   double secs = o_.duration_s > 0 ? o_.duration_s : 1;
   double rsecs = read_s > 0 ? read_s : 1;
@@ -823,10 +815,8 @@ int EfoRun::run(Result* result) {
   asio::io_context io(1);
   Stats sub_stats;
   std::vector<Stats> stats(o_.connections);
-  std::atomic<int> crashed{0};
-  auto on_done = [&](std::exception_ptr e) {
-    if (e) crashed++;
-  };
+  WorkerFailures failures;
+  auto on_done = failures.handler();
   // The subscription first; the producers start once its first event has arrived (LATEST
   // delivers only what is written after that), and the window starts with them.
   window_.start = window_.begin = Clock::now();
@@ -852,7 +842,7 @@ int EfoRun::run(Result* result) {
   Stats& total = result->stats;
   total.merge(sub_stats);
   for (const auto& st : stats) total.merge(st);
-  if (crashed > 0) total.error("worker coroutine threw");
+  if (failures.count() > 0) total.error("worker coroutine threw");
   result->measured_s = o_.duration_s;
   result->metric("rate", rate, "/s");
   result->metric("events", static_cast<double>(events_.load()), "count");

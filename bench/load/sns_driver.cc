@@ -337,16 +337,8 @@ int FanoutRun::run(Result* result) {
   std::vector<std::unique_ptr<asio::io_context>> ios;
   for (int i = 0; i < nthreads; ++i) ios.push_back(std::make_unique<asio::io_context>(1));
   std::vector<Stats> stats(publishers + consumers);
-  std::atomic<int> crashed{0};
-  auto on_done = [&](std::exception_ptr e) {
-    if (!e) return;
-    crashed++;
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      std::cerr << "ferry-bench: worker failed: " << ex.what() << "\n";
-    }
-  };
+  WorkerFailures failures;
+  auto on_done = failures.handler();
   window_ = Window::from(o_);
   double drain = o_.drain_s > 0 ? o_.drain_s : std::max(10.0, o_.duration_s);
   drain_deadline_ = window_.end + std::chrono::duration_cast<Clock::duration>(
@@ -367,7 +359,7 @@ int FanoutRun::run(Result* result) {
 
   Stats& total = result->stats;
   for (const auto& st : stats) total.merge(st);
-  if (crashed > 0) total.error("worker coroutine threw");
+  if (failures.count() > 0) total.error("worker coroutine threw");
   result->measured_s = o_.duration_s;
 
   // Accounting: every acknowledged publish must be in every queue, received or still there.

@@ -296,16 +296,8 @@ int SqsRun::run(Result* result) {
   std::vector<std::unique_ptr<asio::io_context>> ios;
   for (int i = 0; i < nthreads; ++i) ios.push_back(std::make_unique<asio::io_context>(1));
   std::vector<Stats> stats(workers);
-  std::atomic<int> crashed{0};
-  auto on_done = [&](std::exception_ptr e) {
-    if (!e) return;
-    crashed++;
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      std::cerr << "ferry-bench: worker failed: " << ex.what() << "\n";
-    }
-  };
+  WorkerFailures failures;
+  auto on_done = failures.handler();
   if (s == "fill") {
     // No time window: every message counts, and the run ends when the count is reached.
     window_.start = window_.begin = Clock::now();
@@ -343,7 +335,7 @@ int SqsRun::run(Result* result) {
   auto finished = Clock::now();
 
   for (const auto& st : stats) result->stats.merge(st);
-  if (crashed > 0) result->stats.error("worker coroutine threw");
+  if (failures.count() > 0) result->stats.error("worker coroutine threw");
   result->measured_s =
       s == "fill" ? std::chrono::duration<double>(finished - started).count() : o_.duration_s;
 
