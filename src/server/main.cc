@@ -201,6 +201,7 @@ int main(int argc, char** argv) {
   io.run();
   for (auto& t : pool) t.join();
 
+  engine.save_receive_state();
   store->close();  // finishes pending commits
   spdlog::info("ferry stopped");
   return 0;

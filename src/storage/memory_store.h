@@ -22,6 +22,7 @@ class MemoryStore final : public Store {
             data_[op.key] = std::move(op.value);
             break;
           case WriteBatch::Op::Kind::kDelete:
+          case WriteBatch::Op::Kind::kSingleDelete:
             data_.erase(op.key);
             break;
           case WriteBatch::Op::Kind::kDeleteRange:

@@ -22,7 +22,7 @@ namespace ferry::storage {
 
 struct WriteBatch {
   struct Op {
-    enum class Kind { kPut, kDelete, kDeleteRange };
+    enum class Kind { kPut, kDelete, kSingleDelete, kDeleteRange };
     Kind kind;
     std::string key;
     std::string value;  // kPut: the value; kDeleteRange: the exclusive end key
@@ -33,6 +33,11 @@ struct WriteBatch {
     ops.push_back({Op::Kind::kPut, std::move(key), std::move(value)});
   }
   void del(std::string key) { ops.push_back({Op::Kind::kDelete, std::move(key), {}}); }
+  // Deletes a key that was put exactly once and never overwritten. Same effect as del(), but
+  // the store may then drop the put and the delete together (RocksDB's SingleDelete: a
+  // short-lived key leaves no tombstone to flush and compact). Deleting a key put twice, or
+  // one that del() also deletes, is undefined.
+  void single_del(std::string key) { ops.push_back({Op::Kind::kSingleDelete, std::move(key), {}}); }
   // Deletes every key in [begin, end).
   void delete_range(std::string begin, std::string end) {
     ops.push_back({Op::Kind::kDeleteRange, std::move(begin), std::move(end)});

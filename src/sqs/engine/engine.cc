@@ -225,6 +225,20 @@ struct Engine::Impl {
   // Expires, promotes and compacts q's messages; appends store deletes for expired ones.
   void maintain(Queue& q, int64_t now, WriteBatch& batch);
   void write_lazy(WriteBatch& batch);
+  // Appends the deletes of a message leaving q for good. Its payload was put once, so it goes
+  // with a single delete: a message sent and deleted within one memtable leaves nothing on disk.
+  static void erase(const Queue& q, const MessageMeta& m, WriteBatch& batch) {
+    batch.single_del(codec::payload_key(q.incarnation, m.seq));
+    if (m.state_stored) batch.del(codec::state_key(q.incarnation, m.seq));
+  }
+  // Appends the write of m's receive state.
+  static void save_state(const Queue& q, MessageMeta& m, WriteBatch& batch) {
+    batch.put(codec::state_key(q.incarnation, m.seq),
+              codec::encode_state(
+                  {m.visible_at_ms, m.receive_count, m.first_receive_ms(), m.last_receive_ms()}));
+    m.state_stored = true;
+    m.state_unsaved = false;
+  }
   // Validates and encodes `requests` for queue `id` (taking its lock briefly for its limits).
   Result<SendPlan> plan_send(const QueueId& id, std::vector<SendRequest>& requests, int64_t now);
   // Call with plan.q->mu held. Indexes the accepted messages and adds their writes to `batch`;
@@ -330,10 +344,7 @@ bool Engine::Impl::try_cache(size_t bytes) {
 
 void Engine::Impl::maintain(Queue& q, int64_t now, WriteBatch& batch) {
   const int64_t cutoff = now - int64_t{q.config.message_retention_period} * 1000;
-  q.messages.expire(cutoff, [&](uint64_t seq) {
-    batch.del(codec::payload_key(q.incarnation, seq));
-    batch.del(codec::state_key(q.incarnation, seq));
-  });
+  q.messages.expire(cutoff, [&](const MessageMeta& m) { erase(q, m, batch); });
   q.messages.maintain(now);
   // The deduplication window ends 5 minutes after the send, however the message fared.
   while (!q.dedup_order.empty() && q.dedup_order.front().first + kDedupWindowMs <= now) {
@@ -503,6 +514,7 @@ bool Engine::Impl::insert_moved(Queue& target, const std::string& source_arn,
     meta.first_receive_offset = meta.to_offset(state.first_receive_ms);
   if (state.last_receive_ms != 0) meta.last_receive_offset = meta.to_offset(state.last_receive_ms);
   meta.status = MessageStatus::kVisible;
+  meta.state_stored = true;
   state.visible_at_ms = now;
   batch.del(codec::payload_key(source_incarnation, m.seq));
   batch.del(codec::state_key(source_incarnation, m.seq));
@@ -521,6 +533,24 @@ Engine::Engine(storage::Store& store, const base::Clock& clock, EngineOptions op
 }
 
 Engine::~Engine() = default;
+
+void Engine::save_receive_state() {
+  Impl& d = *impl_;
+  std::vector<std::shared_ptr<Queue>> queues;
+  {
+    std::shared_lock lock(d.dir_mu);
+    for (const auto& [id, q] : d.queues) queues.push_back(q);
+  }
+  for (const auto& q : queues) {
+    std::lock_guard lock(q->mu);
+    if (q->deleted) continue;
+    WriteBatch batch;
+    q->messages.for_each([&](MessageMeta& m) {
+      if (m.state_unsaved) d.save_state(*q, m, batch);
+    });
+    d.write_lazy(batch);
+  }
+}
 
 void Engine::recover() {
   Impl& d = *impl_;
@@ -616,6 +646,7 @@ void Engine::recover() {
       if (codec::decode_state(value, &s)) {
         pending->visible_at_ms = s.visible_at_ms;
         pending->receive_count = s.receive_count;
+        pending->state_stored = true;
         if (s.first_receive_ms)
           pending->first_receive_offset = pending->to_offset(s.first_receive_ms);
         if (s.last_receive_ms) pending->last_receive_offset = pending->to_offset(s.last_receive_ms);
@@ -1363,11 +1394,18 @@ Result<std::vector<ReceivedMessage>> Engine::receive_messages(const QueueId& id,
     const int max_receives = dlq ? q->config.max_receive_count : 0;
     std::vector<MessageMeta*> requeue;  // received with a zero timeout: visible again after
 
+    // The receive count decides a redrive and a FIFO message's state guards its group's
+    // order, so these states are written at once. Other queues keep them in memory until
+    // shutdown (save_receive_state): a crash then makes in-flight messages visible again with
+    // their earlier counts, a redelivery that SQS's at-least-once delivery allows.
+    const bool state_matters = fifo || max_receives > 0;
     // Adds m to the answer: its payload now if cached, else after the lock is released.
     auto answer = [&](MessageMeta& m) {
-      batch.put(codec::state_key(q->incarnation, m.seq),
-                codec::encode_state(
-                    {m.visible_at_ms, m.receive_count, m.first_receive_ms(), m.last_receive_ms()}));
+      if (state_matters) {
+        d.save_state(*q, m, batch);
+      } else {
+        m.state_unsaved = true;
+      }
       ReceivedMessage& r = out.emplace_back();
       handles.push_back({q->incarnation, m.seq, m.receive_count});
       const ReceiveView view{m.receive_count, m.first_receive_ms(), m.seq, fifo};
@@ -1394,8 +1432,7 @@ Result<std::vector<ReceivedMessage>> Engine::receive_messages(const QueueId& id,
     // another queue keeps its original send time) or bound for the dead-letter queue.
     auto skip = [&](MessageMeta& m) {
       if (m.sent_ms <= retention_cutoff) {
-        batch.del(codec::payload_key(q->incarnation, m.seq));
-        batch.del(codec::state_key(q->incarnation, m.seq));
+        d.erase(*q, m, batch);
         index.remove(m);
         return true;
       }
@@ -1555,9 +1592,8 @@ std::vector<Result<base::Ok>> Engine::delete_messages(const QueueId& id,
                                   "handle has expired."));
           continue;
         }
+        d.erase(*q, *m, batch);
         q->messages.remove(*m);
-        batch.del(codec::payload_key(q->incarnation, h->seq));
-        batch.del(codec::state_key(q->incarnation, h->seq));
       }
       out.push_back(base::Ok{});
     }
@@ -1622,9 +1658,7 @@ Result<base::Ok> Engine::change_message_visibility(const QueueId& id,
     } else {
       q->messages.set_invisible(*m, until, MessageStatus::kInflight);
     }
-    batch.put(codec::state_key(q->incarnation, m->seq),
-              codec::encode_state({m->visible_at_ms, m->receive_count, m->first_receive_ms(),
-                                   m->last_receive_ms()}));
+    d.save_state(*q, *m, batch);
     d.write_lazy(batch);
   }
   fire(wakes);

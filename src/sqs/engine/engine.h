@@ -121,6 +121,10 @@ class Engine {
 
   // Rebuilds every queue and its indexes from the store. Call once, before serving.
   void recover();
+  // Writes the receive state (receive count and times, visibility) that receives of queues
+  // without a redrive policy kept in memory only, so that a clean restart finds every message
+  // as it was. Call at shutdown, once no request runs any more, before closing the store.
+  void save_receive_state();
 
   // Queues --------------------------------------------------------------------------------
   // Validates the name (1-80 of [A-Za-z0-9_-], ".fifo" suffix for FIFO) and every attribute.

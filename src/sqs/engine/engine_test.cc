@@ -24,8 +24,13 @@ class EngineTest : public ::testing::Test {
     engine_.reset();
     engine_ = std::make_unique<Engine>(store_, clock_, options);
   }
-  // A second engine over the same store, as after a restart.
+  // A second engine over the same store, as after a clean restart.
   void restart(EngineOptions options = {}) {
+    engine_->save_receive_state();
+    crash_and_restart(std::move(options));
+  }
+  // The same after a crash: what the engine kept in memory only is lost.
+  void crash_and_restart(EngineOptions options = {}) {
     engine_.reset();
     engine_ = std::make_unique<Engine>(store_, clock_, options);
     engine_->recover();
@@ -407,7 +412,7 @@ TEST_F(EngineTest, RetentionPeriodExpiresMessages) {
   got = receive();
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].body, "young");
-  EXPECT_EQ(message_keys(), 2u);  // young's payload and state
+  EXPECT_EQ(message_keys(), 1u);  // young's payload; its receive state is in memory
   // A message in flight expires as well.
   clock_.advance_s(30);
   EXPECT_EQ(counts(), Counts(0, 0, 0));
@@ -912,6 +917,42 @@ TEST_F(EngineTest, SequenceNumbersAreNeverReusedAcrossRestarts) {
   auto all = receive(10);
   ASSERT_EQ(all.size(), 2u);
   EXPECT_NE(all[0].message_id, all[1].message_id);
+}
+
+// A standard queue without a redrive policy keeps receive state in memory until shutdown. A
+// clean restart finds a received message still in flight with its receive count; a crash makes
+// it visible again with the count it had before (a redelivery, never a loss).
+TEST_F(EngineTest, ReceiveStateIsSavedAtShutdownUnlessARedriveNeedsItSooner) {
+  create("dlq");
+  create(
+      "redriven",
+      {{"RedrivePolicy",
+        R"({"deadLetterTargetArn":"arn:aws:sqs:us-east-1:123456789012:dlq","maxReceiveCount":5})"}});
+  create("q");
+  for (const char* queue : {"q", "redriven"}) {
+    send("a", queue);
+    ASSERT_EQ(receive(1, 60, queue).size(), 1u);
+  }
+  EXPECT_EQ(message_keys(), 3u);  // two payloads and the redriven queue's state
+
+  restart();
+  EXPECT_EQ(counts("q"), Counts(0, 1, 0));
+  EXPECT_EQ(counts("redriven"), Counts(0, 1, 0));
+  clock_.advance_s(60);
+  auto got = receive(1, 60, "q", {"All"});
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].attributes.at("ApproximateReceiveCount"), "2");
+  ASSERT_EQ(receive(1, 60, "redriven").size(), 1u);
+
+  crash_and_restart();
+  EXPECT_EQ(counts("q"), Counts(1, 0, 0));  // the second receive's state was not saved
+  EXPECT_EQ(counts("redriven"), Counts(0, 1, 0));
+  got = receive(1, 60, "q", {"All"});
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].attributes.at("ApproximateReceiveCount"), "2");
+  ASSERT_TRUE(engine().delete_message(id("q"), got[0].receipt_handle).ok());
+  EXPECT_EQ(counts("q"), Counts(0, 0, 0));
+  EXPECT_EQ(message_keys(), 2u);  // the redriven queue's payload and state
 }
 
 TEST_F(EngineTest, RecoveryWithoutBodyCacheReadsBodiesFromTheStore) {

@@ -40,6 +40,10 @@ struct MessageMeta {
   uint32_t first_receive_offset = 0;
   uint32_t last_receive_offset = 0;
   MessageStatus status = MessageStatus::kVisible;
+  // Whether the store holds a state record for it (so that removing it deletes that too).
+  bool state_stored = false;
+  // Whether a receive changed its state without writing it (see Engine::save_receive_state).
+  bool state_unsaved = false;
   std::unique_ptr<std::string> payload;  // the encoded payload while cached, else null
 
   int64_t first_receive_ms() const { return from_offset(first_receive_offset); }
@@ -107,14 +111,21 @@ class MessageIndex {
   // An invisible message becomes visible now.
   void set_visible(MessageMeta& m, int64_t now_ms);
   void remove(MessageMeta& m);
-  // Removes live messages sent at or before cutoff_ms, calling fn(seq) for each. Relies on
-  // sent_ms growing with seq, which holds since both are taken under the queue's mutex.
+  // Removes live messages sent at or before cutoff_ms, calling fn(message) for each first. Relies
+  // on sent_ms growing with seq, which holds since both are taken under the queue's mutex. Calls
+  // fn(message) for each live message, in send order.
+  template <class Fn>
+  void for_each(Fn&& fn) {
+    for (auto& m : messages_) {
+      if (m.status != MessageStatus::kDead) fn(m);
+    }
+  }
   template <class Fn>
   void expire(int64_t cutoff_ms, Fn&& fn) {
     for (auto& m : messages_) {
       if (m.status == MessageStatus::kDead) continue;
       if (m.sent_ms > cutoff_ms) break;
-      fn(m.seq);
+      fn(m);
       remove(m);
     }
   }

@@ -194,6 +194,7 @@ void RocksStore::write(WriteBatch batch, Durability durability, WriteCallback do
             overlay_.insert_or_assign(op.key, OverlayEntry{seq, &op.value});
             break;
           case OpKind::kDelete:
+          case OpKind::kSingleDelete:
             overlay_.insert_or_assign(op.key, OverlayEntry{seq, nullptr});
             break;
           case OpKind::kDeleteRange:
@@ -251,6 +252,9 @@ bool RocksStore::apply(const std::vector<std::unique_ptr<Pending>>& group) {
         case OpKind::kDelete:
           s = merged.Delete(family(op.key), slice(op.key));
           break;
+        case OpKind::kSingleDelete:
+          s = merged.SingleDelete(family(op.key), slice(op.key));
+          break;
         case OpKind::kDeleteRange:
           // A range lies within one family: its begin names it.
           if (!empty_range(op)) {
@@ -302,7 +306,8 @@ void RocksStore::retire(const std::vector<std::unique_ptr<Pending>>& group) {
     for (const WriteBatch::Op& op : pending->batch.ops) {
       switch (op.kind) {
         case OpKind::kPut:
-        case OpKind::kDelete: {
+        case OpKind::kDelete:
+        case OpKind::kSingleDelete: {
           auto it = overlay_.find(op.key);
           if (it != overlay_.end() && it->second.seq <= last) overlay_.erase(it);
           break;

@@ -308,6 +308,33 @@ TEST_F(RocksStoreTest, PersistsAcrossCloseAndReopen) {
   EXPECT_EQ(scan_all(*store, "m/"), (Pairs{{"m/2", "two"}, {"m/3", "three"}}));
 }
 
+// A single_del hides its key at once, through the overlay and on disk, in the same batch as
+// the put or in a later one, and across a reopen (the put and its SingleDelete meet in the
+// flush of the memtable).
+TEST_F(RocksStoreTest, SingleDeleteRemovesAKeyPutOnce) {
+  {
+    auto store = open();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(put(*store, "m/1", "one"));
+    ASSERT_TRUE(put(*store, "m/2", "two"));
+    WriteBatch both;
+    both.put("m/3", "three");
+    both.single_del("m/3");
+    both.single_del("m/1");
+    store->pause_commits_for_testing();
+    store->write(std::move(both), Durability::kLazy, nullptr);
+    EXPECT_EQ(store->get("m/1"), std::nullopt);  // queued, read through the overlay
+    EXPECT_EQ(scan_all(*store, "m/"), (Pairs{{"m/2", "two"}}));
+    store->resume_commits_for_testing();
+    ASSERT_TRUE(put(*store, "m/4", "four"));
+    EXPECT_EQ(store->get("m/1"), std::nullopt);  // committed
+    EXPECT_EQ(store->get("m/3"), std::nullopt);
+  }
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(scan_all(*store, "m/"), (Pairs{{"m/2", "two"}, {"m/4", "four"}}));
+}
+
 TEST_F(RocksStoreTest, ConcurrentWritersShareSyncs) {
   auto store = open();
   ASSERT_NE(store, nullptr);

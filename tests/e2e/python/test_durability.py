@@ -148,14 +148,28 @@ class KillNineTest(unittest.TestCase):
                 for i in range(5)}
         deleted = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"][0]
         sqs.delete_message(QueueUrl=url, ReceiptHandle=deleted["ReceiptHandle"])
+        # Received, not deleted: in flight across the restart, then back with its count.
+        held = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1,
+                                   VisibilityTimeout=15)["Messages"][0]
 
         self.server.stop(cleanup=False)  # SIGTERM; exit code 0 is required
         self.server.restart()
 
         self.assertEqual(sqs.get_queue_url(QueueName=name)["QueueUrl"], url)
-        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])
-        self.assertEqual(attrs["Attributes"]["VisibilityTimeout"], "45")
+        attrs = sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["VisibilityTimeout",
+                                          "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        self.assertEqual(attrs["VisibilityTimeout"], "45")
+        self.assertEqual(attrs["ApproximateNumberOfMessagesNotVisible"], "1")
         self.assertEqual(sqs.list_queue_tags(QueueUrl=url)["Tags"], {"k": "v"})
-        seen, _ = self.drain(url, sent - {deleted["MessageId"]}, deadline_s=30)
+        rest = sent - {deleted["MessageId"], held["MessageId"]}
+        seen, _ = self.drain(url, rest, deadline_s=30)
         # A clean shutdown loses nothing; a deleted message may only come back after a crash.
-        self.assertEqual(seen, sent - {deleted["MessageId"]})
+        self.assertEqual(seen, rest)
+        back = []
+        deadline = time.monotonic() + 40
+        while not back and time.monotonic() < deadline:
+            back = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=20,
+                                       AttributeNames=["ApproximateReceiveCount"]).get("Messages", [])
+        self.assertEqual([m["MessageId"] for m in back], [held["MessageId"]])
+        self.assertEqual(back[0]["Attributes"]["ApproximateReceiveCount"], "2")
