@@ -10,7 +10,8 @@
 //                                       incarnation, last purge)
 //   sqs/m/<incarnation><seq>p        -> message payload (immutable after send)
 //   sqs/m/<incarnation><seq>s        -> message state (visible_at, receive count, receive
-//                                       times); rewritten lazily on receive/visibility change
+//                                       times); written lazily on visibility change and on
+//                                       receive where it matters, else at shutdown
 //   sqs/d/<incarnation><scope key>   -> FIFO deduplication record (sent time, seq, message id),
 //                                       written with the send, kept 5 minutes past it
 //   sqs/t/<task id>                  -> message move task (JSON)
