@@ -12,6 +12,7 @@
 
 #include "base/crypto.h"
 #include "base/log.h"
+#include "base/md5_multi.h"
 #include "sqs/engine/attributes.h"
 #include "sqs/engine/md5.h"
 #include "sqs/engine/message_codec.h"
@@ -244,8 +245,9 @@ struct Engine::Impl {
   // Call with plan.q->mu held. Indexes the accepted messages and adds their writes to `batch`;
   // returns whether one became visible now (watchers to wake).
   Result<bool> apply_send(SendPlan& plan, int64_t now, WriteBatch& batch);
+  // md5_of_body: the body's MD5 (hex) if already computed, else empty.
   Result<PreparedSend> prepare(const SendLimits& limits, SendRequest& req, int64_t now,
-                               SendResult* result);
+                               std::string md5_of_body, SendResult* result);
   void move_messages(const std::shared_ptr<Queue>& source, const std::shared_ptr<Queue>& target,
                      std::vector<MovedMessage> moved);
   // redrive: the message leaves a dead-letter queue, so it no longer names a source.
@@ -369,7 +371,7 @@ void Engine::Impl::write_lazy(WriteBatch& batch) {
 }
 
 Result<PreparedSend> Engine::Impl::prepare(const SendLimits& limits, SendRequest& req, int64_t now,
-                                           SendResult* result) {
+                                           std::string md5_of_body, SendResult* result) {
   if (limits.fifo) {
     // Only the queue's delay applies to FIFO messages; an explicit 0 is accepted.
     if (req.delay_seconds && *req.delay_seconds != 0) {
@@ -430,8 +432,13 @@ Result<PreparedSend> Engine::Impl::prepare(const SendLimits& limits, SendRequest
   }
   codec::Payload p;
   p.message_id = base::uuid4();
-  p.md5_of_body = req.checked_md5_of_body.empty() ? base::md5_hex(req.body)
-                                                  : std::move(req.checked_md5_of_body);
+  if (!req.checked_md5_of_body.empty()) {
+    p.md5_of_body = std::move(req.checked_md5_of_body);
+  } else if (!md5_of_body.empty()) {
+    p.md5_of_body = std::move(md5_of_body);
+  } else {
+    p.md5_of_body = base::md5_hex(req.body);
+  }
   p.sent_ms = now;
   p.first_visible_ms = now + int64_t{delay} * 1000;
   p.body = std::move(req.body);
@@ -1185,9 +1192,24 @@ Result<SendPlan> Engine::Impl::plan_send(const QueueId& id, std::vector<SendRequ
   }
   plan.results.reserve(requests.size());
   plan.prepared.reserve(requests.size());
-  for (SendRequest& req : requests) {
+  // A batch's bodies are hashed side by side (base/md5_multi.h); a body found invalid later
+  // was hashed for nothing, which costs less than a second pass.
+  std::vector<std::string> md5s(requests.size());
+  if (requests.size() > 1) {
+    std::vector<std::string_view> bodies;
+    std::vector<size_t> at;
+    for (size_t i = 0; i < requests.size(); ++i) {
+      if (!requests[i].checked_md5_of_body.empty()) continue;
+      bodies.push_back(requests[i].body);
+      at.push_back(i);
+    }
+    auto hex = base::md5_hex_many(bodies);
+    for (size_t i = 0; i < at.size(); ++i) md5s[at[i]] = std::move(hex[i]);
+  }
+  for (size_t i = 0; i < requests.size(); ++i) {
+    SendRequest& req = requests[i];
     SendResult result;
-    auto p = d.prepare(plan.limits, req, now, &result);
+    auto p = d.prepare(plan.limits, req, now, std::move(md5s[i]), &result);
     if (p) {
       plan.results.emplace_back(std::move(result));
       plan.prepared.emplace_back(std::move(*p));

@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "base/crypto.h"
 #include "sqs/engine/md5.h"
 
 namespace ferry::sqs {
@@ -136,6 +137,29 @@ TEST(Codec, ReceiptHandlesAreUniqueAuthenticatedAndOpaque) {
     t[i] = t[i] == 'A' ? 'B' : 'A';
     EXPECT_FALSE(codec::decode_receipt_handle(t, secret)) << i;
   }
+}
+
+// Handles issued before SipHash (version 1, HMAC-SHA256) still decode after an upgrade; a
+// version-1 body under the other MAC does not.
+TEST(Codec, HmacReceiptHandlesOfVersionOneStillDecode) {
+  const std::string secret(32, 'k');
+  std::string raw(1, '\x01');
+  codec::put_u64_be(raw, 42);
+  codec::put_u64_be(raw, 7);
+  raw += std::string("\0\0\0\x03", 4) + "nonc";
+  const auto hmac = base::hmac_sha256(secret, raw);
+  const std::string v1 = raw + std::string(reinterpret_cast<const char*>(hmac.data()), 11);
+  auto d = codec::decode_receipt_handle(base::base64_encode(v1), secret);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->incarnation, 42u);
+  EXPECT_EQ(d->seq, 7u);
+  EXPECT_EQ(d->generation, 3u);
+
+  auto v2 = base::base64_decode(codec::encode_receipt_handle({42, 7, 3}, secret));
+  ASSERT_TRUE(v2);
+  EXPECT_EQ((*v2)[0], '\x02');
+  (*v2)[0] = '\x01';
+  EXPECT_FALSE(codec::decode_receipt_handle(base::base64_encode(*v2), secret));
 }
 
 }  // namespace
