@@ -60,6 +60,19 @@ struct RocksOptions {
   // records). Compaction then moves only keys, never the values, and a trimmed range frees
   // whole blob files without rewriting live data. A scan must not span both families.
   std::vector<std::string> record_prefixes = {"kinesis/r/"};
+  // Keys written mostly in order within a run (a queue's messages, a shard's record chunks):
+  // a key of exactly key_size bytes that starts with `prefix` belongs to the run named by its
+  // first run_size bytes, and each run keeps its own memtable insert position (RocksDB's insert
+  // hints), so an insert near the previous one of its run skips the search from the top.
+  struct OrderedRun {
+    std::string prefix;
+    size_t run_size;
+    size_t key_size;
+  };
+  std::vector<OrderedRun> ordered_runs = {
+      {"sqs/m/", 6 + 8, 6 + 8 + 8 + 1},           // incarnation; seq and kind
+      {"kinesis/r/", 10 + 8 + 4, 10 + 8 + 4 + 8}  // incarnation and shard; counter
+  };
 };
 
 class RocksStore final : public Store {
