@@ -14,6 +14,7 @@
 #include "aws/model.h"
 #include "base/buffer_pool.h"
 #include "base/crypto.h"
+#include "base/json_text.h"
 
 namespace ferry::kinesis {
 
@@ -659,19 +660,6 @@ awaitable<ActionResult> KinesisService::get_shard_iterator(AwsRequest& r) {
 
 namespace {
 
-void append_json_string(std::string& out, std::string_view s) {
-  bool plain = std::all_of(s.begin(), s.end(), [](char c) {
-    return static_cast<unsigned char>(c) >= 0x20 && c != '"' && c != '\\' && c != 0x7f;
-  });
-  if (plain) {
-    out += '"';
-    out += s;
-    out += '"';
-  } else {
-    out += json::serialize(json::string_view(s.data(), s.size()));
-  }
-}
-
 json::array child_shards_json(const std::vector<ChildShard>& children) {
   json::array out;
   for (const auto& c : children) {
@@ -722,10 +710,10 @@ void append_records_json(std::string& body, const std::vector<ReadRecord>& recor
     body += ",\"Data\":\"";
     base::base64_encode_append(body, rec.data);
     body += "\",\"PartitionKey\":";
-    append_json_string(body, rec.partition_key);
+    base::append_json_string(body, rec.partition_key);
     if (!encryption_type.empty() && encryption_type != "NONE") {
       body += ",\"EncryptionType\":";
-      append_json_string(body, encryption_type);
+      base::append_json_string(body, encryption_type);
     }
     body += '}';
   }
@@ -739,7 +727,7 @@ std::string get_records_json(const GetRecordsOutput& out) {
   body += std::to_string(out.millis_behind_latest);
   if (out.next_iterator) {
     body += ",\"NextShardIterator\":";
-    append_json_string(body, *out.next_iterator);
+    base::append_json_string(body, *out.next_iterator);
   }
   if (!out.next_iterator || !out.child_shards.empty()) {
     body += ",\"ChildShards\":";
@@ -1254,7 +1242,7 @@ std::string subscribe_event_payload(const Engine::SubscriptionEvent& e) {
   body += std::to_string(e.millis_behind_latest);
   if (e.continuation) {
     body += ",\"ContinuationSequenceNumber\":";
-    append_json_string(body, *e.continuation);
+    base::append_json_string(body, *e.continuation);
   }
   if (e.shard_ended) {
     body += ",\"ChildShards\":";

@@ -8,6 +8,7 @@
 #include "aws/model.h"
 #include "aws/protocol_error.h"
 #include "base/crypto.h"
+#include "base/json_text.h"
 #include "base/log.h"
 #include "sqs/engine/attributes.h"
 
@@ -258,6 +259,49 @@ json::object batch_outcome(const json::array& entries, Apply&& apply) {
   json::object out;
   out["Successful"] = std::move(successful);
   out["Failed"] = std::move(failed);
+  return out;
+}
+
+// ReceiveMessage's JSON answer, the same document as the DOM the Query protocol gets.
+std::string receive_answer_json(const std::vector<ReceivedMessage>& received) {
+  if (received.empty()) return "{}";
+  size_t size = 16;
+  for (const auto& m : received) size += m.body.size() + m.receipt_handle.size() + 160;
+  std::string out;
+  out.reserve(size);
+  out += "{\"Messages\":[";
+  for (size_t i = 0; i < received.size(); ++i) {
+    const ReceivedMessage& m = received[i];
+    if (i > 0) out += ',';
+    out += "{\"MessageId\":";
+    base::append_json_string(out, m.message_id);
+    out += ",\"ReceiptHandle\":";
+    base::append_json_string(out, m.receipt_handle);
+    out += ",\"MD5OfBody\":";
+    base::append_json_string(out, m.md5_of_body);
+    out += ",\"Body\":";
+    base::append_json_string(out, m.body);
+    if (!m.attributes.empty()) {
+      out += ",\"Attributes\":{";
+      bool first = true;
+      for (const auto& [k, v] : m.attributes) {
+        if (!first) out += ',';
+        first = false;
+        base::append_json_string(out, k);
+        out += ':';
+        base::append_json_string(out, v);
+      }
+      out += '}';
+    }
+    if (!m.message_attributes.empty()) {
+      out += ",\"MD5OfMessageAttributes\":";
+      base::append_json_string(out, m.md5_of_message_attributes);
+      out += ",\"MessageAttributes\":";
+      out += json::serialize(encode_message_attributes(m.message_attributes));
+    }
+    out += '}';
+  }
+  out += "]}";
   return out;
 }
 
@@ -624,6 +668,11 @@ awaitable<ActionResult> SqsService::receive_message(AwsRequest& r) {
     pollers_.erase(poller);
   }
   if (!received) co_return fail(received.error());
+  if (r.protocol != aws::Protocol::kQuery) {
+    // JSON: written directly; as a DOM and then serialized, the bodies were copied twice more.
+    r.json_body = receive_answer_json(*received);
+    co_return json::object();
+  }
 
   json::object out;
   if (!received->empty()) {
