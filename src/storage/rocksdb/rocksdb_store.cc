@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "base/log.h"
+#include "storage/rocksdb/crc32c.h"
 
 namespace ferry::storage {
 namespace {
@@ -196,8 +197,8 @@ std::unique_ptr<RocksStore> RocksStore::open(const RocksOptions& options, std::s
     delete db;
     return fail("moving records to their column family: " + s.ToString());
   }
-  spdlog::info("rocksdb: opened '{}' ({} sync)", options.dir,
-               options.mode == SyncMode::kStrict ? "strict" : "relaxed");
+  spdlog::info("rocksdb: opened '{}' ({} sync, crc32c {})", options.dir,
+               options.mode == SyncMode::kStrict ? "strict" : "relaxed", crc32c_implementation());
   return std::unique_ptr<RocksStore>(new RocksStore(options, db, std::move(handles)));
 }
 
