@@ -1672,6 +1672,7 @@ Result<PublishResult> Engine::publish(PublishRequest req, storage::WriteCallback
     if (!queue_arn) continue;
     sqs::QueueId queue{queue_arn->account, queue_arn->resource};
     sqs::SendRequest send;
+    send.attribute_md5s_wanted = false;
     if (s.raw()) {
       // Every raw delivery carries the same body: check it and hash it once per publish.
       if (!raw_md5) {

@@ -448,8 +448,10 @@ Result<PreparedSend> Engine::Impl::prepare(const SendLimits& limits, SendRequest
   p.deduplication_id = std::move(req.deduplication_id);
   result->message_id = p.message_id;
   result->md5_of_body = p.md5_of_body;
-  result->md5_of_message_attributes = md5_of_message_attributes(p.message_attributes);
-  result->md5_of_message_system_attributes = md5_of_message_attributes(p.system_attributes);
+  if (req.attribute_md5s_wanted) {
+    result->md5_of_message_attributes = md5_of_message_attributes(p.message_attributes);
+    result->md5_of_message_system_attributes = md5_of_message_attributes(p.system_attributes);
+  }
   prepared.payload = codec::encode_payload(p);
   prepared.sent_ms = p.sent_ms;
   prepared.visible_at_ms = p.first_visible_ms;

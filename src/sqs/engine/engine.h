@@ -54,6 +54,9 @@ struct SendRequest {
   // Set by a sender that checked the body (validate_body in attributes.h) and computed its MD5
   // once for many queues (SNS fan-out): the engine then skips both.
   std::string checked_md5_of_body;
+  // False for a sender that ignores SendResult's attribute MD5s (SNS fan-out): they are then
+  // left empty instead of computed for every queue.
+  bool attribute_md5s_wanted = true;
 };
 
 struct SendResult {
