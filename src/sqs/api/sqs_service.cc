@@ -332,16 +332,36 @@ size_t send_request_size(const SendRequest& r) {
   return n;
 }
 
-void put_send_result(json::object& out, const SendResult& s) {
-  out["MessageId"] = s.message_id;
-  out["MD5OfMessageBody"] = s.md5_of_body;
+// The members of a send's answer, in order; the optional ones only when set.
+template <class Fn>
+void for_each_send_result_member(const SendResult& s, Fn&& fn) {
+  fn("MessageId", s.message_id);
+  fn("MD5OfMessageBody", s.md5_of_body);
   if (!s.md5_of_message_attributes.empty()) {
-    out["MD5OfMessageAttributes"] = s.md5_of_message_attributes;
+    fn("MD5OfMessageAttributes", s.md5_of_message_attributes);
   }
   if (!s.md5_of_message_system_attributes.empty()) {
-    out["MD5OfMessageSystemAttributes"] = s.md5_of_message_system_attributes;
+    fn("MD5OfMessageSystemAttributes", s.md5_of_message_system_attributes);
   }
-  if (!s.sequence_number.empty()) out["SequenceNumber"] = s.sequence_number;
+  if (!s.sequence_number.empty()) fn("SequenceNumber", s.sequence_number);
+}
+
+void put_send_result(json::object& out, const SendResult& s) {
+  for_each_send_result_member(
+      s, [&](std::string_view name, const std::string& value) { out[name] = value; });
+}
+
+// One Successful entry of SendMessageBatch's JSON answer.
+void append_send_result_json(std::string& out, std::string_view id, const SendResult& s) {
+  out += "{\"Id\":";
+  base::append_json_string(out, id);
+  for_each_send_result_member(s, [&](std::string_view name, const std::string& value) {
+    out += ",\"";
+    out += name;
+    out += "\":";
+    base::append_json_string(out, value);
+  });
+  out += '}';
 }
 
 }  // namespace
@@ -576,6 +596,26 @@ awaitable<ActionResult> SqsService::send_message_batch(AwsRequest& r) {
     auto results = co_await durably<std::vector<Result<SendResult>>>(
         [&](auto done) { return engine_.send_messages(*id, std::move(requests), done); });
     if (!results) co_return fail(results.error());
+    if (r.protocol != aws::Protocol::kQuery) {
+      // JSON: written directly, as ReceiveMessage's answer is.
+      std::string body = "{\"Successful\":[";
+      bool first = true;
+      for (size_t i = 0; i < results->size(); ++i) {
+        auto& one = (*results)[i];
+        if (!one.ok()) {
+          failed.push_back(batch_failure(ids[i], to_aws(one.error())));
+          continue;
+        }
+        if (!first) body += ',';
+        first = false;
+        append_send_result_json(body, ids[i], one.value());
+      }
+      body += "],\"Failed\":";
+      body += json::serialize(failed);
+      body += '}';
+      r.json_body = std::move(body);
+      co_return json::object();
+    }
     for (size_t i = 0; i < results->size(); ++i) {
       auto& one = (*results)[i];
       if (one.ok()) {
