@@ -197,8 +197,17 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Connection> conn) {
       bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
       co_await bhttp::async_write(stream, cont, use_tuple);
     }
-    stream.expires_after(options_.read_timeout);
-    std::tie(ec, n) = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
+    // The body usually came in with the header: parse what the buffer holds first, and read
+    // (arming the timer, another trip through the scheduler) only if more is due.
+    parser.eager(true);
+    if (buffer.size() > 0) {
+      buffer.consume(parser.put(buffer.data(), ec));
+      if (ec == bhttp::error::need_more) ec = {};
+    }
+    if (!ec && !parser.is_done()) {
+      stream.expires_after(options_.read_timeout);
+      std::tie(ec, n) = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
+    }
     if (ec) {
       if (ec == bhttp::error::body_limit) {
         auto res = make_response(parser.get(), bhttp::status::payload_too_large, "text/plain",
