@@ -27,6 +27,27 @@ struct Server::Connection {
 
 namespace {
 
+// Writes as much of `sr` as the socket takes now, without blocking. ec is set only by a real
+// error; a full send buffer just stops early (sr.is_done() is then false).
+void write_without_blocking(tcp::socket& socket, bhttp::response_serializer<bhttp::string_body>& sr,
+                            boost::system::error_code& ec) {
+  socket.non_blocking(true, ec);
+  while (!ec && !sr.is_done()) {
+    size_t written = 0;
+    bool full = false;
+    sr.next(ec, [&](boost::system::error_code& write_ec, const auto& buffers) {
+      written = socket.write_some(buffers, write_ec);
+      if (write_ec == asio::error::would_block || write_ec == asio::error::try_again) {
+        write_ec = {};
+        full = true;
+      }
+    });
+    if (ec) return;
+    sr.consume(written);
+    if (full) return;
+  }
+}
+
 // A streamed HTTP/1.1 body: one chunk per write.
 class ChunkWriter final : public BodyWriter {
  public:
@@ -238,8 +259,16 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Connection> conn) {
       conn->busy = false;
       break;
     }
-    stream.expires_after(options_.write_timeout);
-    std::tie(ec, n) = co_await bhttp::async_write(stream, res, use_tuple);
+    {
+      // Most answers fit in the socket's send buffer: written at once, they skip the async
+      // write's timer and trip through the scheduler, which finishes only what remains.
+      bhttp::response_serializer<bhttp::string_body> sr(res);
+      write_without_blocking(stream.socket(), sr, ec);
+      if (!ec && !sr.is_done()) {
+        stream.expires_after(options_.write_timeout);
+        std::tie(ec, n) = co_await bhttp::async_write(stream, sr, use_tuple);
+      }
+    }
     base::give_back_buffer(std::move(res.body()));  // big answers' memory serves the next one
     conn->busy = false;
     if (ec || !res.keep_alive()) break;
