@@ -247,7 +247,8 @@ TEST(MessageText, AllowedCharacters) {
   EXPECT_FALSE(is_valid_message_text("\xE2\x82", &bad));          // truncated
   EXPECT_FALSE(is_valid_message_text("\xF4\x90\x80\x80", &bad));  // above U+10FFFF
   EXPECT_FALSE(is_valid_message_text("\xFF", &bad));
-  // Long texts go 32 bytes (AVX2) and eight bytes at a time: a bad or non-ASCII character anywhere is still judged.
+  // Long texts go 32 bytes (AVX2) and eight bytes at a time: a bad or non-ASCII character
+  // anywhere is still judged.
   std::string text(64, 'x');
   text[63] = '\x7F';  // DEL is allowed
   EXPECT_TRUE(is_valid_message_text(text, &bad));
