@@ -6,6 +6,8 @@
 #include <openssl/rand.h>
 
 #include <array>
+
+#include "base/cpu.h"
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -154,10 +156,6 @@ __attribute__((target("avx2"))) size_t base64_encode_avx2(const uint8_t* in, siz
   return i;
 }
 
-bool has_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2");
-  return yes;
-}
 #endif
 
 }  // namespace
@@ -169,7 +167,7 @@ void base64_encode_append(std::string& out, std::string_view data) {
   const auto* in = reinterpret_cast<const uint8_t*>(data.data());
   size_t i = 0;
 #if defined(__x86_64__)
-  if (data.size() >= 28 && has_avx2()) {
+  if (data.size() >= 28 && cpu_has_avx2()) {
     i = base64_encode_avx2(in, data.size(), o);
     o += i / 3 * 4;
   }
@@ -288,7 +286,7 @@ std::optional<std::string> base64_decode(std::string_view text) {
   const auto& t = kBase64Values;
   size_t i = 0;
 #if defined(__x86_64__)
-  if (full >= 8 && has_avx2()) {
+  if (full >= 8 && cpu_has_avx2()) {
     bool ok = true;
     size_t used = base64_decode_avx2(in, full * 4, o, &ok);
     if (!ok) return std::nullopt;
@@ -321,7 +319,7 @@ bool base64_valid(std::string_view text) {
   if (!text.empty() && text.back() == '=') pad = text[text.size() - 2] == '=' ? 2 : 1;
   size_t i = 0;
 #if defined(__x86_64__)
-  if (text.size() >= 32 && has_avx2() &&
+  if (text.size() >= 32 && cpu_has_avx2() &&
       !base64_digits_avx2(reinterpret_cast<const uint8_t*>(text.data()), text.size() - pad, &i)) {
     return false;
   }

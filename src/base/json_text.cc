@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "base/cpu.h"
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -42,17 +44,13 @@ __attribute__((target("avx2"))) size_t clean_blocks_avx2(const char* p, size_t n
   return i;
 }
 
-bool has_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2");
-  return yes;
-}
 #endif
 
 // The length of the run of bytes from p that need no escape.
 size_t clean_run(const char* p, size_t n) {
   size_t i = 0;
 #if defined(__x86_64__)
-  if (n >= 32 && has_avx2()) i = clean_blocks_avx2(p, n);
+  if (n >= 32 && cpu_has_avx2()) i = clean_blocks_avx2(p, n);
 #endif
   for (; i + 8 <= n; i += 8) {
     uint64_t x;

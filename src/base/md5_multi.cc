@@ -6,6 +6,7 @@
 #include <cstring>
 #include <numeric>
 
+#include "base/cpu.h"
 #include "base/crypto.h"
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -269,18 +270,13 @@ __attribute__((target("avx2"))) void md5_lanes_avx2(const Lane* lanes, size_t co
 
 #undef FERRY_MD5_STEP
 
-bool has_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2");
-  return yes;
-}
-
 #endif
 
 }  // namespace
 
 void md5_many(const std::string_view* inputs, size_t n, std::array<uint8_t, 16>* out) {
 #if defined(__x86_64__)
-  if (n >= 2 && has_avx2()) {
+  if (n >= 2 && cpu_has_avx2()) {
     // Longest first, then passes over up to 16 neighbours, so lanes in a pass have similar
     // lengths. A message more than twice as long as the next one would leave the other lanes
     // idle for most of the pass: it goes through OpenSSL on its own.

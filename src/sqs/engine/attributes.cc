@@ -10,6 +10,7 @@
 #include <immintrin.h>
 #endif
 
+#include "base/cpu.h"
 #include "sqs/engine/md5.h"
 
 namespace ferry::sqs {
@@ -523,10 +524,6 @@ __attribute__((target("avx2"))) size_t printable_ascii_blocks_avx2(const char* p
   return i;
 }
 
-bool has_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2");
-  return yes;
-}
 #endif
 
 }  // namespace
@@ -534,7 +531,7 @@ bool has_avx2() {
 bool is_valid_message_text(std::string_view text, uint32_t* bad) {
   size_t start = 0;
 #if defined(__x86_64__)
-  if (text.size() >= 32 && has_avx2())
+  if (text.size() >= 32 && base::cpu_has_avx2())
     start = printable_ascii_blocks_avx2(text.data(), text.size());
 #endif
   for (size_t i = start; i < text.size();) {

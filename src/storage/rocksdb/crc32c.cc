@@ -12,6 +12,8 @@
 
 #include <cstring>
 
+#include "base/cpu.h"
+
 #if defined(__x86_64__)
 #include <nmmintrin.h>
 #endif
@@ -56,10 +58,6 @@ __attribute__((target("sse4.2"))) uint32_t update_sse42(uint32_t state, const ch
   return s32;
 }
 
-bool has_sse42() {
-  static const bool yes = __builtin_cpu_supports("sse4.2");
-  return yes;
-}
 #endif
 
 // GF(2) 32x32 matrices over the CRC register: the register after n zero bytes is a linear
@@ -104,7 +102,7 @@ uint32_t advance_over_zeros(uint32_t state, size_t n) {
 
 const char* crc32c_implementation() {
 #if defined(__x86_64__)
-  if (has_sse42()) return "sse4.2";
+  if (base::cpu_has_sse42()) return "sse4.2";
 #endif
   return "table";
 }
@@ -116,7 +114,7 @@ namespace rocksdb::crc32c {
 uint32_t Extend(uint32_t crc, const char* data, size_t n) {
   const uint32_t state = ~crc;
 #if defined(__x86_64__)
-  if (ferry::storage::has_sse42()) return ~ferry::storage::update_sse42(state, data, n);
+  if (ferry::base::cpu_has_sse42()) return ~ferry::storage::update_sse42(state, data, n);
 #endif
   return ~ferry::storage::update_table(state, data, n);
 }
