@@ -147,6 +147,28 @@ std::vector<ChildShard> children_of(const StreamInfo& meta, uint32_t index) {
   return out;
 }
 
+// Readers of the JSON records the engine stores: a member that is missing (records written
+// before it existed) or of another type reads as empty or 0.
+std::string str_of(const json::object& o, const char* key) {
+  auto* p = o.if_contains(key);
+  return p && p->is_string() ? std::string(p->as_string()) : std::string();
+}
+
+int64_t num_of(const json::object& o, const char* key) {
+  auto* p = o.if_contains(key);
+  if (p && p->is_int64()) return p->as_int64();
+  if (p && p->is_uint64()) return static_cast<int64_t>(p->as_uint64());
+  return 0;
+}
+
+// A stored record, or nullopt if it is not a JSON object.
+std::optional<json::object> parse_record(std::string_view value) {
+  boost::system::error_code ec;
+  json::value v = json::parse(value, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  return std::move(v.as_object());
+}
+
 std::optional<uint32_t> shard_index_of(std::string_view id) {
   if (id.size() != 20 || id.substr(0, 8) != "shardId-") return std::nullopt;
   uint64_t v = 0;
@@ -376,44 +398,33 @@ Result<base::Ok> Engine::recover() {
   }
   bool broken = false;
   store_.scan(kStreamPrefix, [&](std::string_view, std::string_view value) {
-    boost::system::error_code ec;
-    json::value v = json::parse(value, ec);
-    if (ec || !v.is_object()) {
+    auto record = parse_record(value);
+    if (!record) {
       broken = true;
       return false;
     }
-    const auto& o = v.as_object();
+    const json::object& o = *record;
     auto st = std::make_unique<Stream>();
     StreamInfo& s = st->meta;
-    auto str = [&](const char* k) {
-      auto* p = o.if_contains(k);
-      return p && p->is_string() ? std::string(p->as_string()) : std::string();
-    };
-    auto num = [&](const json::object& obj, const char* k) -> int64_t {
-      auto* p = obj.if_contains(k);
-      if (!p) return 0;
-      if (p->is_int64()) return p->as_int64();
-      if (p->is_uint64()) return static_cast<int64_t>(p->as_uint64());
-      return 0;
-    };
-    s.name = str("name");
-    s.account = str("account");
+    s.name = str_of(o, "name");
+    s.account = str_of(o, "account");
     s.arn = stream_arn(s.account, s.name);
-    s.incarnation = static_cast<uint64_t>(num(o, "incarnation"));
-    s.mode = str("mode") == "ON_DEMAND" ? StreamMode::kOnDemand : StreamMode::kProvisioned;
-    s.retention_hours = static_cast<int>(num(o, "retention"));
-    s.created_ms = num(o, "created");
-    s.encryption_type = str("encryption");
-    s.key_id = str("key");
-    s.policy = str("policy");
-    st->updating_until_ms = num(o, "updating_until");
-    st->creating_until_ms = num(o, "creating_until");
+    s.incarnation = static_cast<uint64_t>(num_of(o, "incarnation"));
+    s.mode = str_of(o, "mode") == "ON_DEMAND" ? StreamMode::kOnDemand : StreamMode::kProvisioned;
+    s.retention_hours = static_cast<int>(num_of(o, "retention"));
+    s.created_ms = num_of(o, "created");
+    s.encryption_type = str_of(o, "encryption");
+    s.key_id = str_of(o, "key");
+    s.policy = str_of(o, "policy");
+    st->updating_until_ms = num_of(o, "updating_until");
+    st->creating_until_ms = num_of(o, "creating_until");
     // Records written before these settings existed have none: 1 MiB, no warm throughput.
-    if (o.contains("max_record_kib")) s.max_record_kib = static_cast<int>(num(o, "max_record_kib"));
+    if (o.contains("max_record_kib"))
+      s.max_record_kib = static_cast<int>(num_of(o, "max_record_kib"));
     if (o.contains("warm_target")) {
-      s.warm_target_mibps = static_cast<int>(num(o, "warm_target"));
-      st->warm_before_mibps = static_cast<int>(num(o, "warm_before"));
-      st->warm_until_ms = num(o, "warm_until");
+      s.warm_target_mibps = static_cast<int>(num_of(o, "warm_target"));
+      st->warm_before_mibps = static_cast<int>(num_of(o, "warm_before"));
+      st->warm_until_ms = num_of(o, "warm_until");
     }
     if (auto* a = o.if_contains("scalings"); a && a->is_array()) {
       for (const auto& e : a->as_array()) {
@@ -430,16 +441,17 @@ Result<base::Ok> Engine::recover() {
       for (const auto& e : a->as_array()) {
         const auto& j = e.as_object();
         ShardInfo sh;
-        sh.index = static_cast<uint32_t>(num(j, "i"));
+        sh.index = static_cast<uint32_t>(num_of(j, "i"));
         sh.id = shard_name(sh.index);
         sh.start = parse_hash_key(j.at("start").as_string()).value_or(0);
         sh.end = parse_hash_key(j.at("end").as_string()).value_or(0);
-        if (j.contains("parent")) sh.parent = static_cast<uint32_t>(num(j, "parent"));
-        if (j.contains("adjacent")) sh.adjacent_parent = static_cast<uint32_t>(num(j, "adjacent"));
-        sh.start_counter = static_cast<uint64_t>(num(j, "first"));
-        if (j.contains("last")) sh.end_counter = static_cast<uint64_t>(num(j, "last"));
-        sh.created_ms = num(j, "created");
-        if (j.contains("closed")) sh.closed_ms = num(j, "closed");
+        if (j.contains("parent")) sh.parent = static_cast<uint32_t>(num_of(j, "parent"));
+        if (j.contains("adjacent"))
+          sh.adjacent_parent = static_cast<uint32_t>(num_of(j, "adjacent"));
+        sh.start_counter = static_cast<uint64_t>(num_of(j, "first"));
+        if (j.contains("last")) sh.end_counter = static_cast<uint64_t>(num_of(j, "last"));
+        sh.created_ms = num_of(j, "created");
+        if (j.contains("closed")) sh.closed_ms = num_of(j, "closed");
         st->records[sh.index];
         s.shards.push_back(sh);
       }
@@ -448,7 +460,7 @@ Result<base::Ok> Engine::recover() {
       for (const auto& e : a->as_array()) {
         const auto& j = e.as_object();
         s.consumers.push_back({std::string(j.at("name").as_string()),
-                               std::string(j.at("arn").as_string()), num(j, "created")});
+                               std::string(j.at("arn").as_string()), num_of(j, "created")});
       }
     }
     by_incarnation_[s.incarnation] = st.get();
@@ -457,26 +469,19 @@ Result<base::Ok> Engine::recover() {
   });
   if (broken) return error(Errc::kInternal, "a stream record in the store is corrupt");
   store_.scan(kAccountPrefix, [&](std::string_view key, std::string_view value) {
-    boost::system::error_code ec;
-    json::value v = json::parse(value, ec);
-    if (ec || !v.is_object()) {
+    auto record = parse_record(value);
+    if (!record) {
       broken = true;
       return false;
     }
-    const auto& o = v.as_object();
+    const json::object& o = *record;
     AccountSettings a;
-    auto* status = o.if_contains("status");
-    std::string_view text =
-        status && status->is_string() ? std::string_view(status->as_string()) : std::string_view();
-    if (text == "ENABLED") a.status = Commitment::kEnabled;
-    if (text == "ENABLED_UNTIL_EARLIEST_ALLOWED_END") {
-      a.status = Commitment::kEnabledUntilEarliestAllowedEnd;
+    const std::string status = str_of(o, "status");
+    for (Commitment c : {Commitment::kEnabled, Commitment::kEnabledUntilEarliestAllowedEnd}) {
+      if (status == to_string(c)) a.status = c;
     }
-    auto time = [&](const char* k) -> std::optional<int64_t> {
-      auto* p = o.if_contains(k);
-      if (p && p->is_int64()) return p->as_int64();
-      if (p && p->is_uint64()) return static_cast<int64_t>(p->as_uint64());
-      return std::nullopt;
+    auto time = [&](const char* k) {
+      return o.contains(k) ? std::optional<int64_t>(num_of(o, k)) : std::nullopt;
     };
     a.started_ms = time("started");
     a.ended_ms = time("ended");

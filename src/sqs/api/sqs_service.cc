@@ -591,42 +591,39 @@ awaitable<ActionResult> SqsService::send_message_batch(AwsRequest& r) {
                                   std::to_string(total) + " bytes.",
                               "AWS.SimpleQueueService.BatchRequestTooLong"));
   }
-  json::array successful;
+  std::vector<Result<SendResult>> results;
   if (!requests.empty()) {
-    auto results = co_await durably<std::vector<Result<SendResult>>>(
+    auto sent = co_await durably<std::vector<Result<SendResult>>>(
         [&](auto done) { return engine_.send_messages(*id, std::move(requests), done); });
-    if (!results) co_return fail(results.error());
-    if (r.protocol != aws::Protocol::kQuery) {
-      // JSON: written directly, as ReceiveMessage's answer is.
-      std::string body = "{\"Successful\":[";
-      bool first = true;
-      for (size_t i = 0; i < results->size(); ++i) {
-        auto& one = (*results)[i];
-        if (!one.ok()) {
-          failed.push_back(batch_failure(ids[i], to_aws(one.error())));
-          continue;
-        }
-        if (!first) body += ',';
-        first = false;
-        append_send_result_json(body, ids[i], one.value());
-      }
-      body += "],\"Failed\":";
-      body += json::serialize(failed);
-      body += '}';
-      r.json_body = std::move(body);
-      co_return json::object();
+    if (!sent) co_return fail(sent.error());
+    results = std::move(*sent);
+  }
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (!results[i].ok()) failed.push_back(batch_failure(ids[i], to_aws(results[i].error())));
+  }
+  if (r.protocol != aws::Protocol::kQuery) {
+    // JSON: written directly, as ReceiveMessage's answer is.
+    std::string body = "{\"Successful\":[";
+    bool first = true;
+    for (size_t i = 0; i < results.size(); ++i) {
+      if (!results[i].ok()) continue;
+      if (!first) body += ',';
+      first = false;
+      append_send_result_json(body, ids[i], results[i].value());
     }
-    for (size_t i = 0; i < results->size(); ++i) {
-      auto& one = (*results)[i];
-      if (one.ok()) {
-        json::object s;
-        s["Id"] = ids[i];
-        put_send_result(s, one.value());
-        successful.push_back(std::move(s));
-      } else {
-        failed.push_back(batch_failure(ids[i], to_aws(one.error())));
-      }
-    }
+    body += "],\"Failed\":";
+    body += json::serialize(failed);
+    body += '}';
+    r.json_body = std::move(body);
+    co_return json::object();
+  }
+  json::array successful;
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (!results[i].ok()) continue;
+    json::object s;
+    s["Id"] = ids[i];
+    put_send_result(s, results[i].value());
+    successful.push_back(std::move(s));
   }
   json::object out;
   out["Successful"] = std::move(successful);

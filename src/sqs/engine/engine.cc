@@ -1584,12 +1584,17 @@ std::vector<Result<base::Ok>> Engine::delete_messages(const QueueId& id,
     for (size_t i = 0; i < handles.size(); ++i) out.push_back(queue_does_not_exist());
     return out;
   }
+  // Decoded (base64 and MAC) before the queue's lock is taken.
+  std::vector<std::optional<codec::ReceiptHandle>> decoded;
+  decoded.reserve(handles.size());
+  for (const auto& text : handles) decoded.push_back(codec::decode_receipt_handle(text, d.secret));
   std::vector<std::function<void()>> wakes;
   WriteBatch batch;  // one store write for the whole DeleteMessageBatch
   {
     std::lock_guard lock(q->mu);
-    for (const auto& receipt_handle : handles) {
-      auto h = codec::decode_receipt_handle(receipt_handle, d.secret);
+    for (size_t i = 0; i < handles.size(); ++i) {
+      const std::string& receipt_handle = handles[i];
+      const auto& h = decoded[i];
       if (!h) {
         out.push_back(invalid_receipt_handle(receipt_handle));
         continue;

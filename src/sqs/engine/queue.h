@@ -111,15 +111,15 @@ class MessageIndex {
   // An invisible message becomes visible now.
   void set_visible(MessageMeta& m, int64_t now_ms);
   void remove(MessageMeta& m);
-  // Removes live messages sent at or before cutoff_ms, calling fn(message) for each first. Relies
-  // on sent_ms growing with seq, which holds since both are taken under the queue's mutex. Calls
-  // fn(message) for each live message, in send order.
+  // Calls fn(message) for each live message, in send order.
   template <class Fn>
   void for_each(Fn&& fn) {
     for (auto& m : messages_) {
       if (m.status != MessageStatus::kDead) fn(m);
     }
   }
+  // Removes live messages sent at or before cutoff_ms, calling fn(message) for each first. Relies
+  // on sent_ms growing with seq, which holds since both are taken under the queue's mutex.
   template <class Fn>
   void expire(int64_t cutoff_ms, Fn&& fn) {
     for (auto& m : messages_) {
