@@ -5,7 +5,6 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
-#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
@@ -20,6 +19,7 @@
 
 #include "base/log.h"
 #include "storage/rocksdb/crc32c.h"
+#include "storage/rocksdb/run_memtable.h"
 
 namespace ferry::storage {
 namespace {
@@ -54,43 +54,11 @@ std::optional<std::string> prefix_end(std::string_view prefix) {
 rocksdb::Slice slice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
 std::string_view view(const rocksdb::Slice& s) { return std::string_view(s.data(), s.size()); }
 
-// The run a key belongs to, or null.
-const RocksOptions::OrderedRun* find_run(const std::vector<RocksOptions::OrderedRun>& runs,
-                                         std::string_view key) {
-  for (const auto& run : runs) {
-    if (key.size() == run.key_size && has_prefix(key, run.prefix)) return &run;
-  }
-  return nullptr;
-}
-
-// The runs of RocksOptions::ordered_runs as a prefix extractor for memtable insert hints.
-//
-// RocksDB 7.8 (Debian 12) also applies the hint of a range delete's begin key to the separate
-// range-delete table, whose skip list the hint does not belong to: that corrupts it (an
-// assertion in InlineSkipList::Insert). Only keys of a run's exact size are in the domain, and
-// apply() splits a range delete that begins at such a key, so no range delete has a hint.
-class OrderedRunHints final : public rocksdb::SliceTransform {
- public:
-  explicit OrderedRunHints(std::vector<RocksOptions::OrderedRun> runs) : runs_(std::move(runs)) {}
-  const char* Name() const override { return "ferry.OrderedRunHints"; }
-  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
-    const RocksOptions::OrderedRun* run = find_run(runs_, view(key));
-    return rocksdb::Slice(key.data(), run ? run->run_size : key.size());
-  }
-  bool InDomain(const rocksdb::Slice& key) const override {
-    return find_run(runs_, view(key)) != nullptr;
-  }
-
- private:
-  const std::vector<RocksOptions::OrderedRun> runs_;
-};
-
 rocksdb::Options make_options(const RocksOptions& options) {
   rocksdb::Options o;
-  if (!options.ordered_runs.empty()) {
-    o.memtable_insert_with_hint_prefix_extractor =
-        std::make_shared<OrderedRunHints>(options.ordered_runs);
-  }
+  // Memtable inserts come from the commit thread only (RunSkipList has one writer).
+  o.memtable_factory = std::make_shared<RunSkipListFactory>(options.ordered_runs);
+  o.allow_concurrent_memtable_write = false;
   o.create_if_missing = true;
   // Every write reaches the WAL file before Write() returns: a process crash loses nothing.
   o.manual_wal_flush = false;
@@ -313,16 +281,7 @@ bool RocksStore::apply(const std::vector<std::unique_ptr<Pending>>& group) {
       case OpKind::kDeleteRange:
         // A range lies within one family: its begin names it.
         if (empty_range(op)) break;
-        if (find_run(options_.ordered_runs, op.key)) {
-          // [k, end) is k alone plus [k + "\0", end), whose begin is outside every run.
-          s = merged.Delete(family(op.key), slice(op.key));
-          const std::string after = op.key + '\0';
-          if (s.ok() && after < op.value) {
-            s = merged.DeleteRange(family(op.key), slice(after), slice(op.value));
-          }
-        } else {
-          s = merged.DeleteRange(family(op.key), slice(op.key), slice(op.value));
-        }
+        s = merged.DeleteRange(family(op.key), slice(op.key), slice(op.value));
         break;
     }
     if (!s.ok()) {

@@ -62,8 +62,9 @@ struct RocksOptions {
   std::vector<std::string> record_prefixes = {"kinesis/r/"};
   // Keys written mostly in order within a run (a queue's messages, a shard's record chunks):
   // a key of exactly key_size bytes that starts with `prefix` belongs to the run named by its
-  // first run_size bytes, and each run keeps its own memtable insert position (RocksDB's insert
-  // hints), so an insert near the previous one of its run skips the search from the top.
+  // first run_size bytes. The memtable (RunSkipList, run_memtable.h) keeps an insert position
+  // per run and kind (put or delete), so an insert next to the previous one of its run and kind
+  // skips the search from the top.
   struct OrderedRun {
     std::string prefix;
     size_t run_size;
