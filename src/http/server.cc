@@ -31,7 +31,7 @@ namespace {
 // error; a full send buffer just stops early (sr.is_done() is then false).
 void write_without_blocking(tcp::socket& socket, bhttp::response_serializer<bhttp::string_body>& sr,
                             boost::system::error_code& ec) {
-  socket.non_blocking(true, ec);
+  if (!socket.non_blocking()) socket.non_blocking(true, ec);  // one ioctl per connection
   while (!ec && !sr.is_done()) {
     size_t written = 0;
     bool full = false;
