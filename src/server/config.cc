@@ -93,10 +93,31 @@ int load_config(int argc, char** argv, Config* config) {
   app.add_option("--smtp-from", config->smtp_from, "Sender address of SNS email deliveries")
       ->envname("FERRY_SMTP_FROM")
       ->capture_default_str();
+  app.add_option("--smtp-tls", config->smtp_tls,
+                 "Encryption to the SMTP relay: auto (STARTTLS when a relay not on loopback "
+                 "offers it), starttls (required), tls (implicit, as on port 465) or none; the "
+                 "relay's certificate is verified")
+      ->envname("FERRY_SMTP_TLS")
+      ->check(CLI::IsMember({"auto", "starttls", "tls", "none"}))
+      ->capture_default_str();
+  app.add_option("--smtp-ca-file", config->smtp_ca_file,
+                 "PEM file of certificate authorities trusted for the SMTP relay, besides the "
+                 "system's trust store")
+      ->envname("FERRY_SMTP_CA_FILE");
+  app.add_option("--smtp-user", config->smtp_user,
+                 "User for SMTP AUTH (PLAIN or LOGIN); sent only over TLS or to a loopback relay")
+      ->envname("FERRY_SMTP_USER");
+  app.add_option("--smtp-password", config->smtp_password,
+                 "Password for SMTP AUTH (prefer the environment variable: a flag shows in ps)")
+      ->envname("FERRY_SMTP_PASSWORD");
   app.add_option("--sns-gateway-url", config->sns_gateway_url,
                  "URL that SNS SMS and mobile push messages are POSTed to (JSON), besides the "
                  "outbox at /_ferry/sns/outbox")
       ->envname("FERRY_SNS_GATEWAY_URL");
+  app.add_option("--sns-https-ca-file", config->sns_https_ca_file,
+                 "PEM file of certificate authorities trusted for SNS https endpoints, besides "
+                 "the system's trust store (endpoint certificates are verified, as on AWS)")
+      ->envname("FERRY_SNS_HTTPS_CA_FILE");
 
   app.add_option("--kinesis-create-delay-ms", config->kinesis_create_delay_ms,
                  "How long a new Kinesis stream stays CREATING")
@@ -144,14 +165,20 @@ int load_config(int argc, char** argv, Config* config) {
   from_file("--durability", "durability", &config->durability);
   from_file("--threads", "threads", &config->threads);
   from_file("--public-url", "public_url", &config->public_url);
-  // [sns] smtp_relay, smtp_from, gateway_url
+  // [sns] smtp_relay, smtp_from, smtp_tls, smtp_ca_file, smtp_user, smtp_password,
+  // gateway_url, https_ca_file
   auto from_sns = [&](const char* option, const char* key, std::string* target) {
     if (app.get_option(option)->count() > 0) return;
     if (auto v = file["sns"][key].value<std::string>()) *target = *v;
   };
   from_sns("--smtp-relay", "smtp_relay", &config->smtp_relay);
   from_sns("--smtp-from", "smtp_from", &config->smtp_from);
+  from_sns("--smtp-tls", "smtp_tls", &config->smtp_tls);
+  from_sns("--smtp-ca-file", "smtp_ca_file", &config->smtp_ca_file);
+  from_sns("--smtp-user", "smtp_user", &config->smtp_user);
+  from_sns("--smtp-password", "smtp_password", &config->smtp_password);
   from_sns("--sns-gateway-url", "gateway_url", &config->sns_gateway_url);
+  from_sns("--sns-https-ca-file", "https_ca_file", &config->sns_https_ca_file);
   // [kinesis] create_delay_ms, update_delay_ms, throughput_limits
   auto from_kinesis = [&](const char* option, const char* key, auto* target) {
     if (app.get_option(option)->count() > 0) return;

@@ -31,7 +31,13 @@ struct Config {
   // SNS deliveries that leave the machine.
   std::string smtp_relay;                                // host:port; empty: email fails, retried
   std::string smtp_from = "no-reply@sns.amazonaws.com";  // AWS's sender address
+  std::string smtp_tls = "auto";  // auto (STARTTLS when offered) | starttls | tls | none
+  std::string smtp_ca_file;       // CAs trusted for the relay, besides the system's
+  std::string smtp_user;          // AUTH PLAIN/LOGIN, over TLS or to a loopback relay only
+  std::string smtp_password;
   std::string sns_gateway_url;  // where SMS and mobile push messages are POSTed, if set
+  // PEM file of certificate authorities trusted for SNS https endpoints, besides the system's.
+  std::string sns_https_ca_file;
   // Kinesis: how long a new stream stays CREATING and a resharded one UPDATING, and which
   // streams enforce AWS's per-shard throughput limits (stream names, or "all").
   int kinesis_create_delay_ms = 0;

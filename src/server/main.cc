@@ -15,6 +15,7 @@
 #include "kinesis/engine/engine.h"
 #include "server/config.h"
 #include "sns/api/admin.h"
+#include "sns/api/smtp_client.h"
 #include "sns/api/sns_service.h"
 #include "sns/engine/engine.h"
 #include "sqs/api/sqs_service.h"
@@ -84,24 +85,57 @@ int main(int argc, char** argv) {
   engine.recover();
   if (!declare_queues(engine, config)) return 1;
 
+  sns::DeliveryOptions delivery_options;
+  delivery_options.smtp_relay = config.smtp_relay;
+  delivery_options.smtp_from = config.smtp_from;
+  delivery_options.https_ca_file = config.sns_https_ca_file;
+  // The SMTP relay's TLS mode, CA file and credentials (next to smtp_relay and smtp_from).
+  if (!sns::parse_smtp_tls(config.smtp_tls, &delivery_options.smtp.tls)) {
+    spdlog::error("sns: smtp_tls must be auto, starttls, tls or none, not '{}'", config.smtp_tls);
+    return 2;
+  }
+  delivery_options.smtp.ca_file = config.smtp_ca_file;
+  delivery_options.smtp.user = config.smtp_user;
+  delivery_options.smtp.password = config.smtp_password;
+  if (auto smtp_error = sns::check_smtp_options(delivery_options.smtp); !smtp_error.empty()) {
+    spdlog::error("sns: {}", smtp_error);
+    return 2;
+  }
+  if (!sns::check_delivery_options(delivery_options, &error)) {
+    spdlog::error("sns: {}", error);
+    return 2;
+  }
+
+  // The listener binds before the services are made, so that with --port 0 the URLs they hand
+  // out carry the port it got. Nothing is served before io.run(), once `serve` is set.
   asio::io_context io;
+  http::Handler serve;
+  http::ServerOptions server_options;
+  server_options.host = config.host;
+  server_options.port = static_cast<uint16_t>(config.port);
+  http::Server server(io, server_options, [&serve](http::Request& req, const http::PeerInfo& peer) {
+    return serve(req, peer);
+  });
+  if (!server.start(&error)) {
+    spdlog::error("{}", error);
+    return 1;
+  }
+  std::string local_host = "localhost:" + std::to_string(server.port());
+
   aws::Authenticator auth(aws::AuthDefaults{config.account_id, config.region});
   aws::Router router(auth);
-  sqs::SqsService sqs_service(engine, sqs::ApiOptions{"localhost:" + std::to_string(config.port)});
+  sqs::SqsService sqs_service(engine, sqs::ApiOptions{local_host});
   router.add("sqs", sqs_service);
   sqs_service.start_background(io.get_executor());  // resumes message move tasks
   boost::json::array services{"sqs"};
   sns::EngineOptions sns_options;
   sns_options.region = config.region;
-  sns_options.base_url = config.public_url.empty()
-                             ? "http://localhost:" + std::to_string(config.port)
-                             : config.public_url;
+  sns_options.base_url = config.public_url.empty() ? "http://" + local_host : config.public_url;
   while (sns_options.base_url.ends_with('/')) sns_options.base_url.pop_back();
   sns_options.gateway_url = config.sns_gateway_url;
   sns::Engine sns_engine(*store, base::SystemClock::instance(), engine, sns_options);
   sns_engine.recover();
-  sns::SnsService sns_service(sns_engine,
-                              sns::DeliveryOptions{config.smtp_relay, config.smtp_from});
+  sns::SnsService sns_service(sns_engine, delivery_options);
   router.add("sns", sns_service);
   // SNS is Query-native; accept AWS JSON 1.0 under its Smithy service name and the versioned
   // prefix that other emulators' users send.
@@ -130,8 +164,7 @@ int main(int argc, char** argv) {
   services.push_back("kinesis");
 
   std::string storage_description = store->describe();
-  http::Handler handler = [&](http::Request& req,
-                              const http::PeerInfo&) -> asio::awaitable<http::Reply> {
+  serve = [&](http::Request& req, const http::PeerInfo&) -> asio::awaitable<http::Reply> {
     if (req.method() == bhttp::verb::get &&
         (req.target() == "/health" || req.target() == "/_health")) {
       boost::json::object body;
@@ -161,15 +194,6 @@ int main(int argc, char** argv) {
     }
     co_return co_await router.route(req);
   };
-
-  http::ServerOptions server_options;
-  server_options.host = config.host;
-  server_options.port = static_cast<uint16_t>(config.port);
-  http::Server server(io, server_options, handler);
-  if (!server.start(&error)) {
-    spdlog::error("{}", error);
-    return 1;
-  }
 
   std::atomic<bool> stopped{false};
   server.on_drained([&] {

@@ -6,6 +6,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/url/parse.hpp>
+#include <mutex>
+#include <set>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -23,7 +25,33 @@ namespace {
 constexpr auto kRequestTimeout = std::chrono::seconds(15);
 constexpr size_t kMaxTakenAtOnce = 64;
 
+bool load_ca_file(asio::ssl::context& tls, const std::string& ca_file, std::string* error) {
+  if (ca_file.empty()) return true;
+  boost::system::error_code ec;
+  tls.load_verify_file(ca_file, ec);
+  if (ec) *error = "cannot load --sns-https-ca-file '" + ca_file + "': " + ec.message();
+  return !ec;
+}
+
+// AWS delivers only to https endpoints whose certificate chains to a trusted authority and names
+// the endpoint's host: verify the peer against the system's trust store and `ca_file`.
+bool configure_tls(asio::ssl::context& tls, const std::string& ca_file, std::string* error) {
+  boost::system::error_code ec;
+  tls.set_verify_mode(asio::ssl::verify_peer, ec);
+  if (!ec) tls.set_default_verify_paths(ec);
+  if (ec) {
+    *error = "cannot load the system's trusted certificates: " + ec.message();
+    return false;
+  }
+  return load_ca_file(tls, ca_file, error);
+}
+
 }  // namespace
+
+bool check_delivery_options(const DeliveryOptions& options, std::string* error) {
+  asio::ssl::context tls{asio::ssl::context::tls_client};  // the system's store: by start()
+  return load_ca_file(tls, options.https_ca_file, error);
+}
 
 struct HttpDeliverer::State {
   Engine& engine;
@@ -36,16 +64,31 @@ struct HttpDeliverer::State {
   std::atomic<bool> stopping{false};
   bool wake_pending = false;  // on the strand
   asio::ssl::context tls{asio::ssl::context::tls_client};
+  std::mutex tls_logged_mu;
+  std::set<std::string> tls_logged;  // subscriptions whose refused certificate was logged
 
   State(Engine& e, DeliveryOptions o, asio::any_io_executor ex)
       : engine(e), options(std::move(o)), strand(asio::make_strand(ex)), timer(strand) {
+    smtp = options.smtp;  // TLS and credentials; parse_relay() sets the host and port
     if (!options.smtp_relay.empty()) {
       smtp_ok = parse_relay(options.smtp_relay, &smtp);
       if (!smtp_ok) spdlog::error("sns: --smtp-relay '{}' is not host:port", options.smtp_relay);
     }
-    tls.set_default_verify_paths();
-    // Test and on-premises endpoints often use private certificates: not verified (README).
-    tls.set_verify_mode(asio::ssl::verify_none);
+    std::string error;
+    if (!configure_tls(tls, options.https_ca_file, &error)) spdlog::error("sns: {}", error);
+  }
+
+  // Logs a refused endpoint certificate once per subscription (each attempt fails the same way).
+  void log_refused_certificate(const Delivery& d, const std::string& why) {
+    const std::string& key = d.subscription_arn.empty() ? d.endpoint : d.subscription_arn;
+    {
+      std::lock_guard lock(tls_logged_mu);
+      if (!tls_logged.insert(key).second) return;
+    }
+    spdlog::warn(
+        "sns: https deliveries of {} fail and are retried per its delivery policy: {} (logged "
+        "once per subscription; --sns-https-ca-file adds trusted certificate authorities)",
+        key, why);
   }
 
   static void wake(const std::shared_ptr<State>& s) {
@@ -90,10 +133,10 @@ awaitable<std::string> post(std::shared_ptr<HttpDeliverer::State> state, const D
   auto url = boost::urls::parse_uri(d.endpoint);
   if (!url) co_return "invalid endpoint URL";
   bool tls = url->scheme() == "https";
-  std::string host = url->host();
+  std::string host = url->host_address();  // without an IPv6 address's brackets
   std::string port = url->has_port() ? std::string(url->port()) : (tls ? "443" : "80");
   std::string target = std::string(url->encoded_target());
-  std::string host_header = url->has_port() ? host + ":" + port : host;
+  std::string host_header(url->encoded_host_and_port());
   auto ex = co_await asio::this_coro::executor;
   try {
     asio::ip::tcp::resolver resolver(ex);
@@ -102,9 +145,39 @@ awaitable<std::string> post(std::shared_ptr<HttpDeliverer::State> state, const D
     tcp.expires_after(kRequestTimeout);
     co_await tcp.async_connect(endpoints, asio::use_awaitable);
     if (!tls) co_return co_await exchange(tcp, d, host_header, target);
+    std::string refused;  // why the endpoint's certificate was refused, if it was
     beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp), state->tls);
-    SSL_set_tlsext_host_name(stream.native_handle(), host.c_str());
-    co_await stream.async_handshake(asio::ssl::stream_base::client, asio::use_awaitable);
+    boost::system::error_code ec;
+    asio::ip::make_address(host, ec);
+    bool is_address = !ec;
+    // SNI names a host, never an address (RFC 6066).
+    if (!is_address) SSL_set_tlsext_host_name(stream.native_handle(), host.c_str());
+    stream.set_verify_callback(
+        [&refused, host, matches_host = asio::ssl::host_name_verification(host)](
+            bool preverified, asio::ssl::verify_context& ctx) {
+          if (!preverified) {  // the chain: OpenSSL says why
+            if (refused.empty()) {
+              refused =
+                  X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.native_handle()));
+            }
+            return false;
+          }
+          if (!matches_host(preverified, ctx)) {
+            refused = "the certificate does not name " + host;
+            return false;
+          }
+          return true;
+        },
+        ec);
+    if (ec) co_return ec.message();
+    co_await stream.async_handshake(asio::ssl::stream_base::client,
+                                    asio::redirect_error(asio::use_awaitable, ec));
+    if (ec && !refused.empty()) {
+      std::string why = "certificate of " + host + " refused: " + refused;
+      state->log_refused_certificate(d, why);
+      co_return why;
+    }
+    if (ec) co_return "TLS handshake failed: " + ec.message();
     co_return co_await exchange(stream, d, host_header, target);
   } catch (const boost::system::system_error& e) {  // I/O errors end here, off the request path
     co_return e.code().message();

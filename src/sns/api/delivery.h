@@ -3,6 +3,8 @@
 // configured SMTP relay, and sms/application posts to the configured gateway. A driver coroutine
 // takes due deliveries from the engine and makes each from its own coroutine, so a slow or dead
 // endpoint never delays the others; results go back to the engine, which schedules retries.
+// https endpoints must present a certificate that chains to the system's trust store (or to
+// DeliveryOptions::https_ca_file) and names their host, as on AWS; otherwise the attempt fails.
 //
 // Owned by SnsService. The driver runs on its own strand; wake() may be called from any thread.
 #include <atomic>
@@ -13,6 +15,7 @@
 #include <mutex>
 #include <string>
 
+#include "sns/api/smtp_client.h"
 #include "sns/engine/engine.h"
 
 namespace ferry::sns {
@@ -20,7 +23,16 @@ namespace ferry::sns {
 struct DeliveryOptions {
   std::string smtp_relay;  // "host:port"; empty: email deliveries fail (and are retried)
   std::string smtp_from = "no-reply@sns.amazonaws.com";
+  // PEM file of extra certificate authorities trusted for https endpoints, besides the system's
+  // trust store; empty: the system's only.
+  std::string https_ca_file;
+  // The relay's TLS mode, CA file and credentials (its host and port come from smtp_relay).
+  SmtpOptions smtp;
 };
+
+// Checks what start() would otherwise only log: that `options.https_ca_file`, if set, loads.
+// Returns false and fills *error when it does not.
+bool check_delivery_options(const DeliveryOptions& options, std::string* error);
 
 class HttpDeliverer {
  public:

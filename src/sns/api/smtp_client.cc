@@ -1,12 +1,22 @@
 #include "sns/api/smtp_client.h"
 
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <atomic>
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <cctype>
 #include <cstdio>
 #include <ctime>
+#include <optional>
+#include <vector>
 
 #include "base/crypto.h"
+#include "base/log.h"
 
 namespace ferry::sns {
 
@@ -77,13 +87,14 @@ bool has_long_line(std::string_view crlf_text) {
   return false;
 }
 
-// Reads one (possibly multi-line) reply; returns its code, or 0 on a malformed reply. Throws
-// system_error on I/O errors and timeouts.
-awaitable<int> read_reply(beast::tcp_stream& stream, std::string& buffer,
-                          std::chrono::milliseconds timeout, std::string* text) {
+// Reads one (possibly multi-line) reply; returns its code, or 0 on a malformed reply; each line
+// goes into *lines if given. Throws system_error on I/O errors and timeouts.
+template <class Stream>
+awaitable<int> read_reply(Stream& stream, std::string& buffer, std::chrono::milliseconds timeout,
+                          std::string* text, std::vector<std::string>* lines = nullptr) {
   text->clear();
   while (true) {
-    stream.expires_after(timeout);
+    beast::get_lowest_layer(stream).expires_after(timeout);
     size_t n = co_await asio::async_read_until(stream, asio::dynamic_buffer(buffer, kMaxReplyBytes),
                                                "\r\n", asio::use_awaitable);
     std::string line = buffer.substr(0, n - 2);
@@ -96,15 +107,198 @@ awaitable<int> read_reply(beast::tcp_stream& stream, std::string& buffer,
         !std::isdigit(static_cast<unsigned char>(line[2]))) {
       co_return 0;
     }
+    if (lines != nullptr) lines->push_back(line);
     if (line.size() == 3 || line[3] == ' ') co_return std::stoi(line.substr(0, 3));
     if (line[3] != '-') co_return 0;
   }
 }
 
-awaitable<void> write_all(beast::tcp_stream& stream, std::string_view data,
+template <class Stream>
+awaitable<void> write_all(Stream& stream, std::string_view data,
                           std::chrono::milliseconds timeout) {
-  stream.expires_after(timeout);
+  beast::get_lowest_layer(stream).expires_after(timeout);
   co_await asio::async_write(stream, asio::buffer(data.data(), data.size()), asio::use_awaitable);
+}
+
+std::string upper(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// One connection's state, shared by the steps of the dialogue.
+struct Session {
+  explicit Session(const SmtpOptions& o) : options(o) {}
+
+  const SmtpOptions& options;
+  std::string buffer;                   // read but not yet consumed
+  std::string reply;                    // the last reply, its lines joined by " | "
+  std::string step = "connect";         // named in failures
+  std::vector<std::string> extensions;  // the last EHLO's, upper-cased: "STARTTLS", "AUTH PLAIN"
+  bool loopback = false;                // the relay's address is a loopback one
+  bool encrypted = false;
+
+  std::string failed(int code) const {
+    return "SMTP " + step + ": " + (code == 0 ? "malformed reply " : "") + reply;
+  }
+  bool offers(std::string_view keyword) const {
+    for (const auto& e : extensions) {
+      if (e == keyword ||
+          (e.size() > keyword.size() && e.starts_with(keyword) && e[keyword.size()] == ' ')) {
+        return true;
+      }
+    }
+    return false;
+  }
+  // The mechanisms of "AUTH PLAIN LOGIN" (and of the pre-RFC form "AUTH=PLAIN LOGIN").
+  std::vector<std::string> auth_mechanisms() const {
+    std::vector<std::string> out;
+    for (const auto& e : extensions) {
+      if (e.size() < 5 || !e.starts_with("AUTH") || (e[4] != ' ' && e[4] != '=')) continue;
+      size_t pos = 5;
+      while (pos < e.size()) {
+        size_t end = e.find(' ', pos);
+        if (end == std::string::npos) end = e.size();
+        if (end > pos) out.push_back(e.substr(pos, end - pos));
+        pos = end + 1;
+      }
+    }
+    return out;
+  }
+};
+
+// Sends one command line (CRLF included) and reads the reply.
+template <class Stream>
+awaitable<int> command(Stream& stream, Session& s, const char* step, std::string line,
+                       std::vector<std::string>* lines = nullptr) {
+  s.step = step;
+  co_await write_all(stream, line, s.options.timeout);
+  co_return co_await read_reply(stream, s.buffer, s.options.timeout, &s.reply, lines);
+}
+
+// EHLO, or HELO if the relay refuses EHLO; records the extensions. "" on success.
+template <class Stream>
+awaitable<std::string> hello(Stream& stream, Session& s) {
+  std::vector<std::string> lines;
+  int code = co_await command(stream, s, "EHLO", "EHLO " + s.options.helo_name + "\r\n", &lines);
+  s.extensions.clear();
+  if (code / 100 == 2) {
+    for (size_t i = 1; i < lines.size(); ++i) {
+      if (lines[i].size() > 4) s.extensions.push_back(upper(lines[i].substr(4)));
+    }
+    co_return std::string();
+  }
+  if (code / 100 == 5) {  // an old relay: HELO
+    code = co_await command(stream, s, "HELO", "HELO " + s.options.helo_name + "\r\n");
+  }
+  co_return code / 100 == 2 ? std::string() : s.failed(code);
+}
+
+// AUTH PLAIN, else AUTH LOGIN, when credentials are configured. "" on success.
+template <class Stream>
+awaitable<std::string> authenticate(Stream& stream, Session& s) {
+  const SmtpOptions& o = s.options;
+  if (o.user.empty()) co_return std::string();
+  s.step = "AUTH";
+  if (!s.encrypted && !s.loopback) {
+    std::string why =
+        "SMTP AUTH: refusing to send the credentials of --smtp-user over an "
+        "unencrypted connection to " +
+        o.host +
+        ", which is not on loopback (the relay offers no STARTTLS, or --smtp-tls "
+        "is none; use starttls or tls)";
+    co_return why;  // logged by send_mail()
+  }
+  auto mechanisms = s.auth_mechanisms();
+  auto offered = [&](std::string_view m) {
+    return std::find(mechanisms.begin(), mechanisms.end(), m) != mechanisms.end();
+  };
+  int code;
+  if (offered("PLAIN")) {  // RFC 4616: authzid NUL authcid NUL passwd, with the command
+    std::string plain = std::string(1, '\0') + o.user + '\0' + o.password;
+    code = co_await command(stream, s, "AUTH", "AUTH PLAIN " + base::base64_encode(plain) + "\r\n");
+  } else if (offered("LOGIN")) {  // the relay asks for the user name, then the password
+    code = co_await command(stream, s, "AUTH", "AUTH LOGIN\r\n");
+    if (code == 334) {
+      code = co_await command(stream, s, "AUTH", base::base64_encode(o.user) + "\r\n");
+    }
+    if (code == 334) {
+      code = co_await command(stream, s, "AUTH", base::base64_encode(o.password) + "\r\n");
+    }
+  } else {
+    std::string list;
+    for (const auto& m : mechanisms) list += (list.empty() ? "" : " ") + m;
+    co_return "SMTP AUTH: the relay offers neither AUTH PLAIN nor AUTH LOGIN (" +
+        (list.empty() ? std::string("no AUTH at all") : "only " + list) + ")";
+  }
+  co_return code / 100 == 2 ? std::string() : s.failed(code);
+}
+
+// MAIL FROM, RCPT TO, DATA, the message, QUIT. "" once the relay took the message.
+template <class Stream>
+awaitable<std::string> transfer(Stream& stream, Session& s, const MailMessage& message) {
+  int code = co_await command(stream, s, "MAIL FROM", "MAIL FROM:<" + message.from + ">\r\n");
+  if (code / 100 != 2) co_return s.failed(code);
+  code = co_await command(stream, s, "RCPT TO", "RCPT TO:<" + message.to + ">\r\n");
+  if (code / 100 != 2) co_return s.failed(code);
+  code = co_await command(stream, s, "DATA", "DATA\r\n");
+  if (code / 100 != 3) co_return s.failed(code);
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  code = co_await command(stream, s, "message", dot_stuff(format_mail(message, now)));
+  if (code / 100 != 2) co_return s.failed(code);
+
+  // The message is accepted; a failing QUIT does not undo that.
+  try {
+    co_await command(stream, s, "QUIT", "QUIT\r\n");
+  } catch (const boost::system::system_error&) {
+  }
+  boost::system::error_code ignored;
+  beast::get_lowest_layer(stream).socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  co_return std::string();
+}
+
+// A client context that verifies the relay's chain against the system's CAs and options.ca_file.
+// "" on success.
+std::string init_tls(const SmtpOptions& options, asio::ssl::context& ctx) {
+  boost::system::error_code ec;
+  ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                  asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                  asio::ssl::context::no_tlsv1_1);
+  ctx.set_default_verify_paths(ec);
+  if (ec) return "SMTP TLS: cannot load the system's trusted certificates: " + ec.message();
+  if (!options.ca_file.empty()) {
+    ctx.load_verify_file(options.ca_file, ec);
+    if (ec) return "SMTP TLS: cannot load --smtp-ca-file " + options.ca_file + ": " + ec.message();
+  }
+  ctx.set_verify_mode(asio::ssl::verify_peer);
+  return {};
+}
+
+// The TLS handshake, the relay's certificate checked for options.host (a name or an address).
+// "" on success.
+awaitable<std::string> handshake(beast::ssl_stream<beast::tcp_stream>& stream, Session& s) {
+  SSL* ssl = stream.native_handle();
+  const std::string& host = s.options.host;
+  boost::system::error_code ec;
+  asio::ip::make_address(host, ec);
+  if (ec) {  // a name: sent as SNI and matched against the certificate's names
+    SSL_set_tlsext_host_name(ssl, host.c_str());
+    SSL_set1_host(ssl, host.c_str());
+  } else {  // an address: matched against the certificate's IP addresses
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str());
+  }
+  beast::get_lowest_layer(stream).expires_after(s.options.timeout);
+  co_await stream.async_handshake(asio::ssl::stream_base::client,
+                                  asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) {
+    std::string why = "SMTP " + s.step + ": " + ec.message();
+    long verify = SSL_get_verify_result(ssl);
+    if (verify != X509_V_OK) why += std::string(": ") + X509_verify_cert_error_string(verify);
+    co_return why;
+  }
+  s.encrypted = true;
+  co_return std::string();
 }
 
 }  // namespace
@@ -182,70 +376,103 @@ std::string dot_stuff(std::string_view text) {
   return out;
 }
 
-awaitable<std::string> send_mail(SmtpOptions options, MailMessage message) {
+bool parse_smtp_tls(std::string_view mode, SmtpTls* tls) {
+  if (mode == "auto") {
+    *tls = SmtpTls::kAuto;
+  } else if (mode == "starttls") {
+    *tls = SmtpTls::kStartTls;
+  } else if (mode == "tls") {
+    *tls = SmtpTls::kImplicit;
+  } else if (mode == "none") {
+    *tls = SmtpTls::kNone;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+std::string check_smtp_options(const SmtpOptions& options) {
+  if (options.tls == SmtpTls::kNone) return {};
+  asio::ssl::context ctx(asio::ssl::context::tls_client);
+  return init_tls(options, ctx);
+}
+
+namespace {
+
+awaitable<std::string> attempt(const SmtpOptions& options, const MailMessage& message) {
   auto ex = co_await asio::this_coro::executor;
-  std::string step = "connect";
+  Session s(options);
   try {
+    std::optional<asio::ssl::context> ctx;
+    if (options.tls != SmtpTls::kNone) {
+      ctx.emplace(asio::ssl::context::tls_client);
+      if (auto e = init_tls(options, *ctx); !e.empty()) co_return e;
+    }
     asio::ip::tcp::resolver resolver(ex);
     auto endpoints =
         co_await resolver.async_resolve(options.host, options.port, asio::use_awaitable);
-    beast::tcp_stream stream(ex);
-    stream.expires_after(options.timeout);
-    co_await stream.async_connect(endpoints, asio::use_awaitable);
-    std::string buffer, reply;
-    auto expect = [&](int code, int want_class) -> std::string {
-      if (code / 100 == want_class) return {};
-      return "SMTP " + step + ": " + (code == 0 ? "malformed reply " : "") + reply;
-    };
-    step = "greeting";
-    int code = co_await read_reply(stream, buffer, options.timeout, &reply);
-    if (auto e = expect(code, 2); !e.empty()) co_return e;
+    beast::tcp_stream tcp(ex);
+    tcp.expires_after(options.timeout);
+    auto connected = co_await tcp.async_connect(endpoints, asio::use_awaitable);
+    s.loopback = connected.address().is_loopback();
 
-    step = "EHLO";
-    co_await write_all(stream, "EHLO " + options.helo_name + "\r\n", options.timeout);
-    code = co_await read_reply(stream, buffer, options.timeout, &reply);
-    if (code / 100 == 5) {  // an old relay: HELO
-      step = "HELO";
-      co_await write_all(stream, "HELO " + options.helo_name + "\r\n", options.timeout);
-      code = co_await read_reply(stream, buffer, options.timeout, &reply);
+    if (options.tls == SmtpTls::kImplicit) {
+      beast::ssl_stream<beast::tcp_stream> tls(std::move(tcp), *ctx);
+      s.step = "TLS handshake";
+      if (auto e = co_await handshake(tls, s); !e.empty()) co_return e;
+      s.step = "greeting";
+      int code = co_await read_reply(tls, s.buffer, options.timeout, &s.reply);
+      if (code / 100 != 2) co_return s.failed(code);
+      if (auto e = co_await hello(tls, s); !e.empty()) co_return e;
+      if (auto e = co_await authenticate(tls, s); !e.empty()) co_return e;
+      co_return co_await transfer(tls, s, message);
     }
-    if (auto e = expect(code, 2); !e.empty()) co_return e;
 
-    step = "MAIL FROM";
-    co_await write_all(stream, "MAIL FROM:<" + message.from + ">\r\n", options.timeout);
-    code = co_await read_reply(stream, buffer, options.timeout, &reply);
-    if (auto e = expect(code, 2); !e.empty()) co_return e;
-
-    step = "RCPT TO";
-    co_await write_all(stream, "RCPT TO:<" + message.to + ">\r\n", options.timeout);
-    code = co_await read_reply(stream, buffer, options.timeout, &reply);
-    if (auto e = expect(code, 2); !e.empty()) co_return e;
-
-    step = "DATA";
-    co_await write_all(stream, "DATA\r\n", options.timeout);
-    code = co_await read_reply(stream, buffer, options.timeout, &reply);
-    if (auto e = expect(code, 3); !e.empty()) co_return e;
-
-    step = "message";
-    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::system_clock::now().time_since_epoch())
-                   .count();
-    co_await write_all(stream, dot_stuff(format_mail(message, now)), options.timeout);
-    code = co_await read_reply(stream, buffer, options.timeout, &reply);
-    if (auto e = expect(code, 2); !e.empty()) co_return e;
-
-    // The message is accepted; a failing QUIT does not undo that.
-    boost::system::error_code ignored;
-    try {
-      co_await write_all(stream, "QUIT\r\n", options.timeout);
-      co_await read_reply(stream, buffer, options.timeout, &reply);
-    } catch (const boost::system::system_error&) {
+    s.step = "greeting";
+    int code = co_await read_reply(tcp, s.buffer, options.timeout, &s.reply);
+    if (code / 100 != 2) co_return s.failed(code);
+    if (auto e = co_await hello(tcp, s); !e.empty()) co_return e;
+    bool offered = s.offers("STARTTLS");
+    if (options.tls == SmtpTls::kStartTls && !offered) {
+      co_return "SMTP STARTTLS: required (--smtp-tls starttls), but the relay does not offer it";
     }
-    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    co_return std::string();
+    // On loopback, TLS protects nothing: auto mode does not ask for it there.
+    bool upgrade = options.tls == SmtpTls::kStartTls ||
+                   (options.tls == SmtpTls::kAuto && offered && !s.loopback);
+    if (!upgrade) {
+      if (auto e = co_await authenticate(tcp, s); !e.empty()) co_return e;
+      co_return co_await transfer(tcp, s, message);
+    }
+    code = co_await command(tcp, s, "STARTTLS", "STARTTLS\r\n");
+    if (code / 100 != 2) co_return s.failed(code);
+    if (!s.buffer.empty()) {  // injected before the handshake (RFC 3207 section 5)
+      co_return "SMTP STARTTLS: the relay sent data before the TLS handshake";
+    }
+    beast::ssl_stream<beast::tcp_stream> tls(std::move(tcp), *ctx);
+    s.step = "STARTTLS handshake";
+    if (auto e = co_await handshake(tls, s); !e.empty()) co_return e;
+    if (auto e = co_await hello(tls, s); !e.empty()) co_return e;  // forgets the plain EHLO
+    if (auto e = co_await authenticate(tls, s); !e.empty()) co_return e;
+    co_return co_await transfer(tls, s, message);
   } catch (const boost::system::system_error& e) {
-    co_return "SMTP " + step + ": " + e.code().message();
+    co_return "SMTP " + s.step + ": " + e.code().message();
   }
+}
+
+}  // namespace
+
+awaitable<std::string> send_mail(SmtpOptions options, MailMessage message) {
+  std::string failure = co_await attempt(options, message);
+  // Failures are retried quietly (delivery.cc logs them at debug); a TLS or AUTH one usually
+  // means a setting is wrong, so the first of each kind is a warning.
+  static std::atomic<bool> tls_logged{false}, auth_logged{false};
+  if (failure.starts_with("SMTP AUTH:") && !auth_logged.exchange(true)) {
+    spdlog::warn("sns: mail to {} failed (retried; logged once): {}", options.host, failure);
+  } else if ((failure.starts_with("SMTP TLS") || failure.starts_with("SMTP STARTTLS")) &&
+             !tls_logged.exchange(true)) {
+    spdlog::warn("sns: mail to {} failed (retried; logged once): {}", options.host, failure);
+  }
+  co_return failure;
 }
 
 }  // namespace ferry::sns

@@ -1,7 +1,8 @@
 #pragma once
 // A small SMTP client (RFC 5321) for SNS's email and email-json deliveries: one connection per
-// message to a relay, EHLO (HELO if the relay refuses EHLO), MAIL FROM, RCPT TO, DATA with
-// dot-stuffing, QUIT. No TLS or authentication: the relay is trusted (loopback or a local MTA).
+// message to a relay, EHLO (HELO if the relay refuses EHLO), STARTTLS (RFC 3207) or implicit TLS
+// (RFC 8314) with the relay's certificate verified, AUTH PLAIN or LOGIN (RFC 4954), MAIL FROM,
+// RCPT TO, DATA with dot-stuffing, QUIT.
 //
 // Stateless functions; send_mail() runs on the caller's executor as a coroutine, every read and
 // write bounded by a timeout and every reply by a size limit.
@@ -22,15 +23,38 @@ struct MailMessage {
   std::string message_id;  // used in the Message-ID header
 };
 
+// How the connection to the relay is encrypted.
+enum class SmtpTls {
+  kAuto,      // STARTTLS when a relay that is not on loopback offers it, else plain
+  kStartTls,  // STARTTLS required: a relay that does not offer it fails the delivery
+  kImplicit,  // TLS from the first byte (SMTPS, usually port 465)
+  kNone,      // never
+};
+
 struct SmtpOptions {
   std::string host;
   std::string port = "25";
   std::chrono::milliseconds timeout{30'000};  // per read or write
   std::string helo_name = "ferry.localhost";
+  SmtpTls tls = SmtpTls::kAuto;
+  // The relay's certificate is verified (chain and host name) against the system's trusted CAs
+  // and those in this PEM file, if set.
+  std::string ca_file;
+  // With a user, AUTH PLAIN (else LOGIN) from those the relay offers. Credentials are only sent
+  // over TLS or to a relay on loopback.
+  std::string user;
+  std::string password;
 };
 
 // Parses "host:port" (or "host", port 25; "[v6]:port"). False if malformed.
 bool parse_relay(std::string_view relay, SmtpOptions* options);
+
+// Parses "auto", "starttls", "tls" or "none". False if it is none of them.
+bool parse_smtp_tls(std::string_view mode, SmtpTls* tls);
+
+// What send_mail() would otherwise only report per message: "" if the TLS settings load (the
+// system's trusted CAs, options.ca_file), else why not.
+std::string check_smtp_options(const SmtpOptions& options);
 
 // The RFC 5322 message (headers and body) with CRLF line endings, not yet dot-stuffed: UTF-8
 // subjects as RFC 2047 encoded words, non-ASCII or long-lined bodies in base64.
@@ -40,7 +64,8 @@ std::string format_mail(const MailMessage& m, int64_t now_ms);
 std::string dot_stuff(std::string_view crlf_text);
 
 // Sends one message; returns "" on success (250 after the data), else why it failed (a
-// connection error, a timeout, or the relay's 4xx/5xx reply).
+// connection error, a timeout, a TLS or certificate error, STARTTLS or AUTH required but not
+// offered, or the relay's 4xx/5xx reply, e.g. 535 for rejected credentials).
 boost::asio::awaitable<std::string> send_mail(SmtpOptions options, MailMessage message);
 
 }  // namespace ferry::sns

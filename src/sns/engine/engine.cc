@@ -32,6 +32,9 @@ constexpr char kSmsPrefix[] = "sns/sms/";
 constexpr char kOutboxPrefix[] = "sns/o/";
 constexpr char kApplicationPrefix[] = "sns/a/";
 constexpr char kEndpointPrefix[] = "sns/e/";
+// sns/d/<topic arn>/<deduplication id>: a FIFO topic's deduplication window (topic ARNs have no
+// '/', deduplication ids may).
+constexpr char kDedupPrefix[] = "sns/d/";
 constexpr char kDefaultSenderName[] = "AWS Notifications";
 constexpr size_t kMaxMessageBytes = 256 * 1024;
 constexpr int64_t kDedupWindowMs = 5 * 60 * 1000;
@@ -396,7 +399,23 @@ struct Topic {
     int64_t expires_ms;
   };
   std::map<std::string, Dedup> dedup;
-  std::deque<std::pair<int64_t, std::string>> dedup_order;
+  std::deque<std::pair<int64_t, std::string>> dedup_order;  // (expiry, id), oldest first
+
+  // The store key of a deduplication record, and the range holding all of the topic's.
+  std::string dedup_key(const std::string& id) const { return kDedupPrefix + arn + "/" + id; }
+  std::string dedup_begin() const { return kDedupPrefix + arn + "/"; }
+  std::string dedup_end() const { return kDedupPrefix + arn + "0"; }  // '0' follows '/'
+  // Forgets the ids whose window ended by `now`, deleting their records in `batch`.
+  void evict_dedup(int64_t now, storage::WriteBatch& batch) {
+    while (!dedup_order.empty() && dedup_order.front().first <= now) {
+      auto it = dedup.find(dedup_order.front().second);
+      if (it != dedup.end() && it->second.expires_ms <= now) {
+        batch.del(dedup_key(it->first));
+        dedup.erase(it);
+      }
+      dedup_order.pop_front();
+    }
+  }
 
   bool content_based_dedup() const {
     auto it = attributes.find("ContentBasedDeduplication");
@@ -708,12 +727,9 @@ struct Engine::Impl {
   mutable std::mutex dmu;
   std::map<uint64_t, Delivery> deliveries;     // every pending one, in flight or not
   std::set<std::pair<int64_t, uint64_t>> due;  // (due_ms, id) of those not in flight
-  // http/s notifications handed out per subscription in the current second (throttlePolicy).
-  struct Throttle {
-    int64_t second = -1;
-    int sent = 0;
-  };
-  std::map<std::string, Throttle> throttles;  // by subscription ARN
+  // When the http/s notifications handed out per subscription in the last second were handed
+  // out, oldest first (throttlePolicy); by subscription ARN.
+  std::map<std::string, std::deque<int64_t>> throttles;
   uint64_t next_delivery_id = 1;
   std::function<void()> listener;
   DeliveryStats stats;
@@ -740,6 +756,34 @@ void Engine::recover() {
     t->fifo = ends_with(t->name, ".fifo");
     impl_->topics[t->arn] = std::move(t);
   });
+  // FIFO topics' deduplication windows: the records still in their window; the others (expired,
+  // or left by a topic deleted without them) are deleted.
+  int64_t now = impl_->clock.now_ms();
+  storage::WriteBatch stale;
+  std::vector<Topic*> fifo_topics;
+  scan_records(store, kDedupPrefix, [&](std::string_view rest, const json::object* o) {
+    size_t slash = rest.find('/');
+    auto t = slash == std::string_view::npos
+                 ? impl_->topics.end()
+                 : impl_->topics.find(std::string(rest.substr(0, slash)));
+    int64_t expires = o == nullptr ? 0 : int64_of(*o, "expires");
+    if (t == impl_->topics.end() || !t->second->fifo || expires <= now) {
+      stale.del(kDedupPrefix + std::string(rest));
+      return;
+    }
+    Topic& topic = *t->second;
+    std::string id(rest.substr(slash + 1));
+    PublishResult result{str(*o, "id"), str(*o, "seq")};
+    topic.last_sequence = std::max<int64_t>(
+        topic.last_sequence, std::strtoll(result.sequence_number.c_str(), nullptr, 10));
+    if (topic.dedup.empty()) fifo_topics.push_back(&topic);
+    topic.dedup_order.emplace_back(expires, id);
+    topic.dedup[std::move(id)] = {std::move(result), expires};
+  });
+  for (Topic* topic : fifo_topics) {  // scanned in id order; evicted in expiry order
+    std::sort(topic->dedup_order.begin(), topic->dedup_order.end());
+  }
+  if (!stale.empty()) store.write(std::move(stale), storage::Durability::kLazy, {});
   scan_records(store, kSmsPrefix, [&](std::string_view account, const json::object* o) {
     if (o != nullptr) impl_->sms_attributes[std::string(account)] = from_json(*o);
   });
@@ -906,6 +950,7 @@ Result<base::Ok> Engine::delete_topic(const std::string& topic_arn, storage::Wri
   std::unique_ptr<Topic> topic = std::move(it->second);
   storage::WriteBatch b;
   b.del(kTopicPrefix + topic_arn);
+  if (topic->fifo) b.delete_range(topic->dedup_begin(), topic->dedup_end());
   for (const auto& s : topic->subscriptions) {
     b.del(kSubscriptionPrefix + s);
     impl_->subscriptions.erase(s);
@@ -1555,13 +1600,13 @@ Result<PublishResult> Engine::publish(PublishRequest req, storage::WriteCallback
 
   std::lock_guard publishing(topic.publish_mu);
   int64_t now = impl_->clock.now_ms();
+  // Written with the publish: the expired deduplication records it evicts, its own record (a
+  // FIFO topic's window survives a restart), its deliveries.
+  storage::WriteBatch batch;
   if (topic.fifo) {
-    while (!topic.dedup_order.empty() && topic.dedup_order.front().first <= now) {
-      auto it = topic.dedup.find(topic.dedup_order.front().second);
-      if (it != topic.dedup.end() && it->second.expires_ms <= now) topic.dedup.erase(it);
-      topic.dedup_order.pop_front();
-    }
+    topic.evict_dedup(now, batch);
     if (auto it = topic.dedup.find(req.deduplication_id); it != topic.dedup.end()) {
+      if (!batch.empty()) impl_->store.write(std::move(batch), storage::Durability::kLazy, {});
       done(true);
       return it->second.result;
     }
@@ -1575,6 +1620,11 @@ Result<PublishResult> Engine::publish(PublishRequest req, storage::WriteCallback
     result.sequence_number = buf;
     topic.dedup[req.deduplication_id] = {result, now + kDedupWindowMs};
     topic.dedup_order.emplace_back(now + kDedupWindowMs, req.deduplication_id);
+    json::object record;
+    record["id"] = result.message_id;
+    record["seq"] = result.sequence_number;
+    record["expires"] = now + kDedupWindowMs;
+    batch.put(topic.dedup_key(req.deduplication_id), json::serialize(record));
   }
 
   // Which subscriptions get it: those without a filter policy, and those whose policy matches.
@@ -1709,10 +1759,10 @@ Result<PublishResult> Engine::publish(PublishRequest req, storage::WriteCallback
       }
     }
   }
-  // One atomic write: the deliveries to local queues, the pending http/email deliveries and
-  // the outbox entries are durable together, or (on a failed write) none is acknowledged.
-  if (!sends.empty() || !http_deliveries.empty() || !outboxed.empty()) {
-    storage::WriteBatch batch;
+  // One atomic write: the deliveries to local queues, the pending http/email deliveries, the
+  // outbox entries and the deduplication record are durable together, or (on a failed write)
+  // none is acknowledged.
+  if (!sends.empty() || !http_deliveries.empty() || !outboxed.empty() || !batch.empty()) {
     bool wake = !http_deliveries.empty();
     {
       std::lock_guard dlock(impl_->dmu);
@@ -1889,14 +1939,15 @@ std::vector<Delivery> Engine::take_due_deliveries(size_t max) {
       int limit = max_receives_per_second(&sub->second.attributes, topic != impl_->topics.end()
                                                                        ? &topic->second->attributes
                                                                        : nullptr);
-      if (limit > 0) {
-        auto& t = impl_->throttles[d.subscription_arn];
-        if (t.second != now / 1000) t = {now / 1000, 0};
-        if (t.sent >= limit) {  // over this second's budget: due again at the next second
-          impl_->due.emplace((now / 1000 + 1) * 1000, id);
+      if (limit > 0) {  // at most `limit` in any one second, whatever its phase
+        auto& sent = impl_->throttles[d.subscription_arn];
+        while (!sent.empty() && sent.front() <= now - 1000) sent.pop_front();
+        if (sent.size() >= static_cast<size_t>(limit)) {
+          // Due again when the `limit`-th latest leaves the second before it.
+          impl_->due.emplace(sent[sent.size() - limit] + 1000, id);
           continue;
         }
-        ++t.sent;
+        sent.push_back(now);
       }
     }
     out.push_back(d);

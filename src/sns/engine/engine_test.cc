@@ -243,6 +243,72 @@ TEST_F(SnsEngineTest, FifoTopicDeduplicatesAndOrders) {
   EXPECT_NE(fresh->message_id, dup->message_id);
 }
 
+TEST_F(SnsEngineTest, FifoDeduplicationWindowSurvivesARestart) {
+  std::string arn = create_topic("t.fifo", {{"FifoTopic", "true"}});
+  subscribe(arn, queue("q.fifo"), {{"RawMessageDelivery", "true"}});
+  subscribe_as(arn, "sms", "+15550000001");  // the outbox shows what each publish delivered
+  auto dedup_keys = [&] {
+    std::vector<std::string> keys;
+    store_.scan("sns/d/", [&](std::string_view key, std::string_view) {
+      keys.emplace_back(key);
+      return true;
+    });
+    return keys;
+  };
+  PublishRequest req;
+  req.topic_arn = arn;
+  req.message = "m";
+  req.message_group_id = "g";
+  req.deduplication_id = "a/b";  // ids may hold '/'
+  auto first = publish(req);
+  ASSERT_TRUE(first.ok());
+  req.deduplication_id = "other";
+  clock_.advance_s(60);
+  auto other = publish(req);
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(dedup_keys(),
+            (std::vector<std::string>{"sns/d/" + arn + "/a/b", "sns/d/" + arn + "/other"}));
+  ASSERT_EQ(receive("q.fifo").size(), 2u);
+
+  restart();
+  clock_.advance_s(200);  // 260 s after the first publish: still in its window
+  req.deduplication_id = "a/b";
+  size_t writes = store_.writes();
+  auto dup = publish(req);
+  ASSERT_TRUE(dup.ok());
+  EXPECT_EQ(dup->message_id, first->message_id);
+  EXPECT_EQ(dup->sequence_number, first->sequence_number);
+  EXPECT_EQ(store_.writes(), writes);  // nothing delivered, nothing written
+  EXPECT_EQ(engine().outbox("", "").size(), 2u);
+
+  clock_.advance_s(41);  // 301 s: the first window is over, the second one is not
+  auto fresh = publish(req);
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_NE(fresh->message_id, first->message_id);
+  EXPECT_GT(fresh->sequence_number, other->sequence_number);
+  EXPECT_EQ(engine().outbox("", "").size(), 3u);
+  req.deduplication_id = "other";
+  auto dup_other = publish(req);
+  ASSERT_TRUE(dup_other.ok());
+  EXPECT_EQ(dup_other->message_id, other->message_id);
+
+  // Expired records go when the window evicts them, or at recovery.
+  clock_.advance_s(250);  // "other" expired, "a/b" (renewed at 301 s) not
+  restart();
+  EXPECT_EQ(dedup_keys(), std::vector<std::string>{"sns/d/" + arn + "/a/b"});
+  req.deduplication_id = "a/b";
+  auto dup_fresh = publish(req);
+  ASSERT_TRUE(dup_fresh.ok());
+  EXPECT_EQ(dup_fresh->message_id, fresh->message_id);
+  clock_.advance_s(60);
+  req.deduplication_id = "third";
+  ASSERT_TRUE(publish(req).ok());
+  EXPECT_EQ(dedup_keys(), std::vector<std::string>{"sns/d/" + arn + "/third"});
+
+  EXPECT_TRUE(sync([&](auto done) { return engine().delete_topic(arn, done); }).ok());
+  EXPECT_TRUE(dedup_keys().empty());
+}
+
 TEST_F(SnsEngineTest, StandardTopicRejectsDedupIdAndValidatesAttributes) {
   create_topic();
   PublishRequest req;
@@ -516,6 +582,79 @@ TEST_F(SnsEngineTest, ThrottlePolicyLimitsHttpNotificationsPerSecond) {
   auto second = engine().take_due_deliveries(100);
   EXPECT_EQ(count(second, slow), 2);
   EXPECT_EQ(count(second, topic_default), 3);
+}
+
+// maxReceivesPerSecond holds in any one second, whatever its phase: notifications handed out
+// late in one second of the clock hold the next ones back until a second after them, past the
+// second's boundary (counting per second of the clock let 2 * limit through around it).
+TEST_F(SnsEngineTest, ThrottlePolicyHoldsInAnyOneSecond) {
+  create_topic();
+  auto subscribe = [&](const std::string& endpoint, const std::string& policy) {
+    AttributeMap attrs;
+    if (!policy.empty()) attrs["DeliveryPolicy"] = policy;
+    auto arn = engine().subscribe(kAccount, kTopicArn, "http", endpoint, attrs, true, [](bool) {});
+    EXPECT_TRUE(arn.ok());
+    return *arn;
+  };
+  std::string slow =
+      subscribe("http://127.0.0.1:1/slow", R"({"throttlePolicy":{"maxReceivesPerSecond":2}})");
+  std::string fast = subscribe("http://127.0.0.1:1/fast", "");
+  for (const auto& d : engine().take_due_deliveries(10)) {
+    auto token = boost::json::parse(d.body).as_object().at("Token").as_string();
+    ASSERT_TRUE(engine().confirm_subscription(kTopicArn, std::string(token), [](bool) {}).ok());
+    engine().delivery_succeeded(d.id);
+  }
+  auto publish_n = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      PublishRequest req;
+      req.topic_arn = kTopicArn;
+      req.message = "m" + std::to_string(i);
+      ASSERT_TRUE(publish(req).ok());
+    }
+  };
+  auto take = [&](const std::string& arn) {
+    auto due = engine().take_due_deliveries(100);
+    for (const auto& d : due) engine().delivery_succeeded(d.id);
+    return std::count_if(due.begin(), due.end(),
+                         [&](const Delivery& d) { return d.subscription_arn == arn; });
+  };
+
+  clock_.set_ms((clock_.now_ms() / 1000 + 1) * 1000 + 900);  // late in a second of the clock
+  const int64_t start = clock_.now_ms();
+  publish_n(5);
+  EXPECT_EQ(take(slow), 2);
+  clock_.advance_ms(100);  // the next second of the clock, but not a second since those two
+  EXPECT_EQ(take(slow), 0);
+  EXPECT_EQ(engine().next_delivery_ms(), start + 1000);
+  clock_.advance_ms(899);
+  EXPECT_EQ(take(slow), 0);
+  clock_.advance_ms(1);
+  EXPECT_EQ(take(slow), 2);
+  clock_.advance_ms(999);
+  EXPECT_EQ(take(slow), 0);
+  clock_.advance_ms(1);
+  EXPECT_EQ(take(slow), 1);
+  EXPECT_FALSE(engine().next_delivery_ms().has_value());
+
+  // One handed out at t and one at t + 600 ms: a third waits for t + 1000, when the first has
+  // left the second, not for t + 1600. The unthrottled subscription is never held back.
+  clock_.advance_ms(5000);
+  const int64_t t = clock_.now_ms();
+  publish_n(1);
+  EXPECT_EQ(take(slow), 1);
+  clock_.advance_ms(600);
+  publish_n(2);
+  auto due = engine().take_due_deliveries(100);
+  for (const auto& d : due) engine().delivery_succeeded(d.id);
+  auto count = [&](const std::string& arn) {
+    return std::count_if(due.begin(), due.end(),
+                         [&](const Delivery& d) { return d.subscription_arn == arn; });
+  };
+  EXPECT_EQ(count(slow), 1);
+  EXPECT_EQ(count(fast), 2);
+  EXPECT_EQ(engine().next_delivery_ms(), t + 1000);
+  clock_.set_ms(t + 1000);
+  EXPECT_EQ(take(slow), 1);
 }
 
 TEST_F(SnsEngineTest, PendingHttpDeliveriesSurviveRestart) {

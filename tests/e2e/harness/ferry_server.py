@@ -10,7 +10,8 @@ Three targets, chosen from the environment:
 * otherwise -- start the Ferry binary from ``FERRY_BIN`` (default
   ``<repo>/build/release/src/server/ferry``) as
   ``ferry --port PORT --data-dir DIR --log-level warn`` on a free port with a fresh data directory, wait until ``GET /health`` answers 200, and on stop
-  send SIGTERM and require exit code 0.
+  send SIGTERM and require exit code 0. ``FerryServer(port=0, log_level="info")`` passes
+  ``--port 0`` instead and reads the port Ferry bound from its "listening on" log line.
 
 Usage::
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -73,17 +75,28 @@ def free_port(host: str = "127.0.0.1") -> int:
 class FerryServer:
     """One server process (or an external endpoint) for a test module or suite."""
 
-    def __init__(self, *, log_level: str = "warn", extra_args: list[str] | None = None):
+    def __init__(self, *, log_level: str = "warn", extra_args: list[str] | None = None,
+                 port: int | None = None):
+        """port=0 starts Ferry with ``--port 0`` and learns the port it bound from its
+        "listening on host:port" log line (printed at log level info, so log_level must be
+        info or lower); None (the default) picks a free port first and passes it."""
         self.kind = target()
         self.host = os.environ.get("FERRY_HOST", "127.0.0.1")
         self.log_level = log_level
         self.extra_args = list(extra_args or [])
         self.port: int | None = None
+        self._port_from_log = port == 0
+        if self._port_from_log and (self.kind != "ferry" or
+                                    log_level not in ("trace", "debug", "info")):
+            raise ServerError("port=0 needs a Ferry process and log_level 'info' or lower")
+        if port:
+            self.port = port
         self.data_dir: Path | None = None
         self._owns_data_dir = False
         self._work_dir: Path | None = None
         self.proc: subprocess.Popen | None = None
         self._log_path: Path | None = None
+        self._log_start = 0  # where the current run's part of the log begins
         self._log_file = None
         self._endpoint = os.environ.get("FERRY_ENDPOINT", "").rstrip("/") or None
 
@@ -123,7 +136,7 @@ class FerryServer:
             self.data_dir = self._work_dir / "data"
             self.data_dir.mkdir()
             self._owns_data_dir = True
-        if self.port is None:
+        if self.port is None and not self._port_from_log:
             self.port = free_port(self.host)
         self._spawn()
         return self
@@ -137,13 +150,15 @@ class FerryServer:
                 f"Ferry binary not found at {binary}; build it (scripts/build.sh release ferry), "
                 "set FERRY_BIN, or run with FERRY_TEST_TARGET=moto / FERRY_ENDPOINT=..."
             )
-        return [str(binary), "--port", str(self.port), "--data-dir", str(self.data_dir),
+        port = 0 if self.port is None else self.port
+        return [str(binary), "--port", str(port), "--data-dir", str(self.data_dir),
                 "--log-level", self.log_level, *self.extra_args]
 
     def _spawn(self) -> None:
         cmd = self._command()
         self._log_path = self._work_dir / "server.log"
         self._log_file = open(self._log_path, "ab")
+        self._log_start = self._log_file.tell()
         self._log_file.write(f"\n=== starting: {' '.join(cmd)}\n".encode())
         self._log_file.flush()
         env = dict(os.environ)
@@ -172,16 +187,28 @@ class FerryServer:
         except (OSError, ValueError):
             return False
 
+    def _port_in_log(self) -> int | None:
+        """The port of this run's "listening on host:port" line, once it is in the log."""
+        with open(self._log_path, "rb") as f:
+            f.seek(self._log_start)
+            text = f.read().decode(errors="replace")
+        m = re.search(r" listening on \S+:(\d+) \(", text)
+        return int(m.group(1)) if m else None
+
     def _wait_ready(self, deadline: float) -> None:
         delay = 0.02
         while True:
             if self.proc is not None and self.proc.poll() is not None:
                 raise ServerError(f"{self.kind} exited with code {self.proc.returncode} before "
                                   f"it was ready\n{self.log_tail()}")
-            if self._probe():
+            if self._port_from_log and self.port is None:
+                self.port = self._port_in_log()
+            port_known = self._endpoint is not None or self.port is not None
+            if port_known and self._probe():
                 return
             if time.monotonic() > deadline:
-                raise ServerError(f"{self.kind} at {self.endpoint} not ready after "
+                where = self.endpoint if port_known else "(port not logged yet)"
+                raise ServerError(f"{self.kind} at {where} not ready after "
                                   f"{STARTUP_DEADLINE_S:.0f}s\n{self.log_tail()}")
             time.sleep(delay)  # readiness polling with back-off, bounded by the deadline
             delay = min(delay * 2, 0.25)

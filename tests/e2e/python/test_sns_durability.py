@@ -1,5 +1,6 @@
 """Durability of SNS: an acknowledged Publish has reached every subscribed local queue, even if
-the server is killed with SIGKILL right after; topics and subscriptions survive too.
+the server is killed with SIGKILL right after; topics and subscriptions survive too; a FIFO
+topic's 5-minute deduplication window survives a restart.
 
 Runs only against a Ferry process this harness can kill (not FERRY_ENDPOINT, not moto).
 """
@@ -110,6 +111,53 @@ class SnsKillNineTest(unittest.TestCase):
         # Publishing still works after the restart.
         sns.publish(TopicArn=topic, Message="after")
         self.assertEqual(len(self.drain(sqs, urls[0], set(), deadline_s=5)), 1)
+
+
+@unittest.skipIf(ferry_server.target() != "ferry", "needs a Ferry process to restart")
+class SnsFifoDedupRestartTest(unittest.TestCase):
+    def setUp(self):
+        self.server = ferry_server.FerryServer()
+        self.server.start()
+        self.addCleanup(self.server.stop)
+
+    def subscribed_fifo_queue(self, sns, sqs, topic):
+        url = sqs.create_queue(QueueName=unique("dedup") + ".fifo",
+                               Attributes={"FifoQueue": "true"})["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+        return url
+
+    def test_deduplication_window_survives_a_restart(self):
+        sns, sqs = self.server.client("sns"), self.server.client("sqs")
+        topic = sns.create_topic(Name=unique("dedup") + ".fifo",
+                                 Attributes={"FifoTopic": "true"})["TopicArn"]
+        url = self.subscribed_fifo_queue(sns, sqs, topic)
+        first = sns.publish(TopicArn=topic, Message="once", MessageGroupId="g",
+                            MessageDeduplicationId="restart-1")
+
+        self.server.kill9()  # the acknowledged publish and its deduplication record are synced
+        self.server.restart()
+        sns, sqs = self.server.client("sns"), self.server.client("sqs")
+        again = sns.publish(TopicArn=topic, Message="once more", MessageGroupId="g",
+                            MessageDeduplicationId="restart-1")
+        self.assertEqual(again["MessageId"], first["MessageId"])
+        self.assertEqual(again["SequenceNumber"], first["SequenceNumber"])
+
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=2,
+                                  VisibilityTimeout=60).get("Messages", [])
+        self.assertEqual(len(got), 1)
+        self.assertEqual(json.loads(got[0]["Body"])["MessageId"], first["MessageId"])
+        self.assertEqual(json.loads(got[0]["Body"])["Message"], "once")
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=got[0]["ReceiptHandle"])
+        self.assertEqual(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                             WaitTimeSeconds=1).get("Messages", []), [])
+
+        # Another id is a new message, numbered after the first.
+        other = sns.publish(TopicArn=topic, Message="new", MessageGroupId="g",
+                            MessageDeduplicationId="restart-2")
+        self.assertNotEqual(other["MessageId"], first["MessageId"])
+        self.assertGreater(int(other["SequenceNumber"]), int(first["SequenceNumber"]))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """SNS http subscriptions against an endpoint served by the test itself on loopback: the
 SubscriptionConfirmation and its SubscribeURL, ConfirmSubscription, Notification posts with
 AWS's headers (SNS Developer Guide, "Parsing message formats"), raw delivery, retries under a
-DeliveryPolicy, the dead-letter queue, and deliveries that survive kill -9.
+DeliveryPolicy, the dead-letter queue, the throttle policy, and deliveries that survive kill -9.
 """
 
 import http.server
@@ -20,19 +20,28 @@ def unique(tag: str) -> str:
 
 
 class Endpoint:
-    """A loopback HTTP server recording every POST; answers `status` (200 by default)."""
+    """A loopback HTTP server recording every POST as (path, headers, body, arrival time from
+    time.time()); answers `status` (200 by default).
 
-    def __init__(self):
+    With `ssl_context` (an ssl.SSLContext) it serves https: each connection is wrapped with the
+    `ssl_context` of that moment (a test may swap it), and every handshake that fails, such as
+    one the client aborts because it refused the certificate, is appended to
+    `handshake_failures`."""
+
+    def __init__(self, ssl_context=None):
         self.requests = []
+        self.handshake_failures = []
         self.status = 200
+        self.ssl_context = ssl_context
         self.cond = threading.Condition()
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
+                arrived = time.time()
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
                 with outer.cond:
-                    outer.requests.append((self.path, dict(self.headers.items()), body))
+                    outer.requests.append((self.path, dict(self.headers.items()), body, arrived))
                     status = outer.status
                     outer.cond.notify_all()
                 self.send_response(status)
@@ -42,8 +51,29 @@ class Endpoint:
             def log_message(self, *args):
                 pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        class Server(http.server.ThreadingHTTPServer):
+            # Ferry opens a connection per delivery, many at once: with socketserver's backlog
+            # of 5 the kernel would drop the rest's SYNs, retried by the client a second later.
+            request_queue_size = 128
+
+            def get_request(self):
+                sock, addr = super().get_request()
+                context = outer.ssl_context
+                if context is None:
+                    return sock, addr
+                sock.settimeout(15)
+                try:
+                    return context.wrap_socket(sock, server_side=True), addr
+                except OSError as e:  # socketserver drops the connection quietly
+                    sock.close()
+                    with outer.cond:
+                        outer.handshake_failures.append(str(e))
+                        outer.cond.notify_all()
+                    raise
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.url = f"{'https' if ssl_context else 'http'}://127.0.0.1:{self.port}"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def close(self):
@@ -62,6 +92,17 @@ class Endpoint:
                 if left <= 0:
                     return []
                 self.cond.wait(left)
+
+    def wait_for_handshake_failures(self, count, timeout=15.0):
+        """Waits until `count` handshakes have failed; returns how many have."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while len(self.handshake_failures) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.cond.wait(left)
+            return len(self.handshake_failures)
 
     def of_type(self, message_type, path=None):
         return [r for r in self.requests
@@ -165,6 +206,52 @@ class HttpSubscriptionTest(unittest.TestCase):
         self.assertEqual(json.loads(msgs[0]["Body"])["MessageId"], mid)
         attempts = [r for r in self.endpoint.of_type("Notification", "/fail")]
         self.assertEqual(len(attempts), 3)  # the first attempt and numRetries=2 retries
+
+    def test_throttle_policy_paces_its_subscription_only(self):
+        # throttlePolicy.maxReceivesPerSecond caps the deliveries to one subscription per second.
+        # Ferry hands out at most `limit` of them in any one second (each one a second or more
+        # after the one `limit` places before it), and a delivery arrives after it was handed
+        # out. So, however the transport delays them, the i-th arrival (from 0) cannot come
+        # before start + i // limit seconds, `start` preceding the publish (less 1 ms: the
+        # engine's clock counts whole milliseconds): at most `limit` * k arrive in the first k
+        # seconds. That is what is asserted. A maximum count per 1-second window of arrival
+        # times would not be exact: the transport can bunch deliveries that were handed out a
+        # second apart into one window.
+        limit, count = 2, 8
+        topic = self.sns.create_topic(Name=unique("throttle"))["TopicArn"]
+        self.subscribe_and_confirm(topic, "/slow", {"DeliveryPolicy": json.dumps(
+            {"throttlePolicy": {"maxReceivesPerSecond": limit}})})
+        self.subscribe_and_confirm(topic, "/fast")
+        start = time.time()
+        result = self.sns.publish_batch(TopicArn=topic, PublishBatchRequestEntries=[
+            {"Id": str(i), "Message": f"m{i}"} for i in range(count)])
+        self.assertEqual(result.get("Failed", []), [])
+        sent = {e["MessageId"] for e in result["Successful"]}
+        self.assertEqual(len(sent), count)
+
+        def arrivals(path):
+            return sorted((r[3], json.loads(r[2])["MessageId"])
+                          for r in self.endpoint.of_type("Notification", path))
+
+        deadline = time.monotonic() + 30
+        with self.endpoint.cond:
+            while (len(arrivals("/slow")) < count or len(arrivals("/fast")) < count) and \
+                    time.monotonic() < deadline:
+                self.endpoint.cond.wait(deadline - time.monotonic())
+            slow, fast = arrivals("/slow"), arrivals("/fast")
+        self.assertEqual({m for _, m in slow}, sent, "throttled subscription: all 8 arrive")
+        self.assertEqual({m for _, m in fast}, sent, "unthrottled subscription: all 8 arrive")
+        self.assertEqual((len(slow), len(fast)), (count, count), "each message once")
+        for i, (t, _) in enumerate(slow):
+            self.assertGreaterEqual(
+                t, start + i // limit - 0.001,
+                f"delivery {i} arrived {t - start:.3f} s after the publish: more than {limit} "
+                f"in a second (arrivals: {[round(a - start, 3) for a, _ in slow]})")
+        # The unthrottled subscription is not held back: its copies were due at the publish,
+        # while the throttled one's third cannot be handed out before start + 1 s.
+        self.assertLess(fast[-1][0], slow[limit][0],
+                        f"unthrottled arrivals {[round(a - start, 3) for a, _ in fast]}, "
+                        f"throttled {[round(a - start, 3) for a, _ in slow]}")
 
     def test_deliveries_survive_kill_9_while_endpoint_is_down(self):
         topic = self.sns.create_topic(Name=unique("down"))["TopicArn"]
