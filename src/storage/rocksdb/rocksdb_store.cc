@@ -5,6 +5,7 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
+#include <rocksdb/sst_file_manager.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
@@ -71,6 +72,12 @@ rocksdb::Options make_options(const RocksOptions& options) {
   // server's CPU under SendMessageBatch. A backlog that settles at the bottom is compressed.
   o.compression = rocksdb::kNoCompression;
   o.bottommost_compression = rocksdb::kLZ4Compression;
+  // Obsolete WAL and table files are deleted in 2 MiB truncations at up to 256 MiB/s instead of
+  // one unlink each. On ext4 mounted with `discard`, unlinking a 32 MiB WAL made the journal
+  // commit that the next WAL sync waits for take 15-25 ms, every memtable switch.
+  o.sst_file_manager.reset(rocksdb::NewSstFileManager(
+      rocksdb::Env::Default(), nullptr, "", int64_t{256} << 20, /*delete_existing_trash=*/true,
+      nullptr, /*max_trash_db_ratio=*/1e9, /*bytes_max_delete_chunk=*/uint64_t{2} << 20));
   o.keep_log_file_num = 5;  // RocksDB's own info LOG files
   o.max_log_file_size = 16 << 20;
 
