@@ -101,10 +101,21 @@ struct HttpDeliverer::State {
 
 namespace {
 
-// Posts one delivery; returns an empty string on a 2xx answer, else the reason it failed.
+// How an attempt went: an empty failure is a success.
+struct Attempt {
+  Attempt(std::string why = {}) : failure(std::move(why)) {}
+  Attempt(const char* why) : failure(why) {}
+  Attempt(std::string why, bool permanent_failure)
+      : failure(std::move(why)), permanent(permanent_failure) {}
+  std::string failure;
+  bool permanent = false;  // not to be retried
+};
+
+// Posts one delivery. An http/s endpoint's answer other than 2xx, 429 or 5xx is a permanent
+// failure, as on AWS; the gateway (sms, application) is retried after any failure.
 template <class Stream>
-awaitable<std::string> exchange(Stream& stream, const Delivery& d, const std::string& host,
-                                const std::string& target) {
+awaitable<Attempt> exchange(Stream& stream, const Delivery& d, const std::string& host,
+                            const std::string& target) {
   bhttp::request<bhttp::string_body> req{bhttp::verb::post, target.empty() ? "/" : target, 11};
   req.set(bhttp::field::host, host);
   req.set(bhttp::field::user_agent, "Amazon Simple Notification Service Agent");
@@ -125,11 +136,12 @@ awaitable<std::string> exchange(Stream& stream, const Delivery& d, const std::st
   parser.body_limit(64 * 1024);
   co_await bhttp::async_read(stream, buffer, parser, asio::use_awaitable);
   unsigned status = parser.get().result_int();
-  if (status >= 200 && status < 300) co_return std::string();
-  co_return "HTTP " + std::to_string(status);
+  if (status >= 200 && status < 300) co_return Attempt();
+  const bool retryable = status == 429 || status >= 500 || gateway;
+  co_return Attempt("HTTP " + std::to_string(status), !retryable);
 }
 
-awaitable<std::string> post(std::shared_ptr<HttpDeliverer::State> state, const Delivery& d) {
+awaitable<Attempt> post(std::shared_ptr<HttpDeliverer::State> state, const Delivery& d) {
   auto url = boost::urls::parse_uri(d.endpoint);
   if (!url) co_return "invalid endpoint URL";
   bool tls = url->scheme() == "https";
@@ -184,7 +196,7 @@ awaitable<std::string> post(std::shared_ptr<HttpDeliverer::State> state, const D
   }
 }
 
-awaitable<std::string> mail(std::shared_ptr<HttpDeliverer::State> state, const Delivery& d) {
+awaitable<Attempt> mail(std::shared_ptr<HttpDeliverer::State> state, const Delivery& d) {
   if (!state->smtp_ok) {
     std::string why = state->options.smtp_relay.empty()
                           ? "no SMTP relay configured (--smtp-relay)"
@@ -206,18 +218,18 @@ awaitable<std::string> mail(std::shared_ptr<HttpDeliverer::State> state, const D
 
 awaitable<void> deliver(std::shared_ptr<HttpDeliverer::State> state, Delivery d) {
   bool email = d.protocol == "email" || d.protocol == "email-json";
-  std::string failure;
-  if (email) {
-    failure = co_await mail(state, d);
+  Attempt attempt;
+  if (email) {  // not a conditional expression: GCC 12 miscompiles co_await inside one
+    attempt = co_await mail(state, d);
   } else {
-    failure = co_await post(state, d);
+    attempt = co_await post(state, d);
   }
-  if (failure.empty()) {
+  if (attempt.failure.empty()) {
     state->engine.delivery_succeeded(d.id);
   } else {
-    spdlog::debug("sns delivery {} to {} failed (attempt {}): {}", d.message_id, d.endpoint,
-                  d.attempts + 1, failure);
-    state->engine.delivery_failed(d.id, failure);
+    spdlog::debug("sns delivery {} to {} failed (attempt {}{}): {}", d.message_id, d.endpoint,
+                  d.attempts + 1, attempt.permanent ? ", permanently" : "", attempt.failure);
+    state->engine.delivery_failed(d.id, attempt.failure, attempt.permanent);
   }
   HttpDeliverer::State::wake(state);
 }

@@ -1973,7 +1973,7 @@ void Engine::delivery_succeeded(uint64_t id) {
   impl_->store.write(std::move(b), storage::Durability::kLazy, [](bool) {});
 }
 
-void Engine::delivery_failed(uint64_t id, const std::string& reason) {
+void Engine::delivery_failed(uint64_t id, const std::string& reason, bool permanent) {
   std::optional<sqs::QueueId> dlq;
   sqs::SendRequest dead;
   {
@@ -1991,7 +1991,7 @@ void Engine::delivery_failed(uint64_t id, const std::string& reason) {
                            topic != impl_->topics.end() ? &topic->second->attributes : nullptr);
     d.attempts++;
     storage::WriteBatch b;
-    if (d.attempts <= policy.num_retries) {
+    if (!permanent && d.attempts <= policy.num_retries) {
       int64_t delay = retry_delay_ms(policy, d.attempts);
       if (impl_->options.retry_jitter > 0 && delay > 0) {
         uint32_t r = 0;

@@ -273,7 +273,10 @@ class Engine {
   // When the earliest delivery that is not in flight is due (ms since epoch), if any.
   std::optional<int64_t> next_delivery_ms() const;
   void delivery_succeeded(uint64_t id);
-  void delivery_failed(uint64_t id, const std::string& reason);
+  // `permanent`: the endpoint refused the message for good (AWS retries an http/s delivery only
+  // after a 5xx or 429 answer, a timeout or a connection error): no retries, straight to the
+  // RedrivePolicy queue or dropped.
+  void delivery_failed(uint64_t id, const std::string& reason, bool permanent = false);
   // Called (from any thread, possibly under engine locks: it must only post) when a delivery
   // is queued.
   void set_delivery_listener(std::function<void()> wake);

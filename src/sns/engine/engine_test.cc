@@ -536,6 +536,20 @@ TEST_F(SnsEngineTest, HttpSubscriptionConfirmsThenDeliversWithRetriesAndDeadLett
   ASSERT_EQ(dead.size(), 1u);
   EXPECT_EQ(boost::json::parse(dead[0].body).at("MessageId").as_string(), published->message_id);
   EXPECT_EQ(engine().delivery_stats().dead_lettered, 1u);
+
+  // A permanent failure (an answer such as 404) is not retried: to the dead-letter queue at once.
+  req.message = "refused";
+  published = publish(req);
+  ASSERT_TRUE(published.ok());
+  due = engine().take_due_deliveries(10);
+  ASSERT_EQ(due.size(), 1u);
+  engine().delivery_failed(due[0].id, "HTTP 404", /*permanent=*/true);
+  EXPECT_FALSE(engine().next_delivery_ms().has_value());
+  dead = receive("dlq");
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(boost::json::parse(dead[0].body).at("MessageId").as_string(), published->message_id);
+  EXPECT_EQ(engine().delivery_stats().dead_lettered, 2u);
+  EXPECT_EQ(engine().delivery_stats().retried, 3u);  // the first message's three, no more
 }
 
 TEST_F(SnsEngineTest, ThrottlePolicyLimitsHttpNotificationsPerSecond) {

@@ -207,6 +207,35 @@ class HttpSubscriptionTest(unittest.TestCase):
         attempts = [r for r in self.endpoint.of_type("Notification", "/fail")]
         self.assertEqual(len(attempts), 3)  # the first attempt and numRetries=2 retries
 
+    def test_only_5xx_and_429_answers_are_retried(self):
+        # AWS retries an http/s delivery after a 5xx or 429 answer; any other error answer is a
+        # permanent failure: no retries, straight to the dead-letter queue.
+        dlq_url = self.sqs.create_queue(QueueName=unique("dlq"))["QueueUrl"]
+        dlq_arn = self.sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
+            "Attributes"]["QueueArn"]
+        policy = {"healthyRetryPolicy": {"numRetries": 2, "minDelayTarget": 1,
+                                         "maxDelayTarget": 1, "backoffFunction": "linear"}}
+        for status, attempts in ((404, 1), (403, 1), (429, 3)):
+            with self.subTest(status=status):
+                topic = self.sns.create_topic(Name=unique(f"s{status}"))["TopicArn"]
+                path = f"/answers-{status}"
+                self.endpoint.status = 200
+                self.subscribe_and_confirm(topic, path, {
+                    "DeliveryPolicy": json.dumps(policy),
+                    "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn})})
+                self.endpoint.status = status
+                mid = self.sns.publish(TopicArn=topic, Message=f"answered {status}")["MessageId"]
+                deadline = time.monotonic() + 20
+                msgs = []
+                while not msgs and time.monotonic() < deadline:
+                    msgs = self.sqs.receive_message(QueueUrl=dlq_url, WaitTimeSeconds=1).get(
+                        "Messages", [])
+                self.assertEqual(len(msgs), 1, "the message never reached the dead-letter queue")
+                self.assertEqual(json.loads(msgs[0]["Body"])["MessageId"], mid)
+                self.sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=msgs[0]["ReceiptHandle"])
+                # Dead-lettered after its last attempt: no attempt can follow.
+                self.assertEqual(len(self.endpoint.of_type("Notification", path)), attempts)
+
     def test_throttle_policy_paces_its_subscription_only(self):
         # throttlePolicy.maxReceivesPerSecond caps the deliveries to one subscription per second.
         # Ferry hands out at most `limit` of them in any one second (each one a second or more
