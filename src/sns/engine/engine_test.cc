@@ -64,6 +64,22 @@ class SnsEngineTest : public ::testing::Test {
     }
     return r;
   }
+  // An http subscription of kTopicArn with an optional DeliveryPolicy, not yet confirmed.
+  std::string subscribe_http(const std::string& endpoint, const std::string& delivery_policy) {
+    AttributeMap attrs;
+    if (!delivery_policy.empty()) attrs["DeliveryPolicy"] = delivery_policy;
+    auto arn = engine().subscribe(kAccount, kTopicArn, "http", endpoint, attrs, true, [](bool) {});
+    EXPECT_TRUE(arn.ok());
+    return arn.ok() ? *arn : "";
+  }
+  // Confirms every pending http subscription through the token of its confirmation.
+  void confirm_pending_http() {
+    for (const auto& d : engine().take_due_deliveries(10)) {
+      auto token = boost::json::parse(d.body).as_object().at("Token").as_string();
+      ASSERT_TRUE(engine().confirm_subscription(kTopicArn, std::string(token), [](bool) {}).ok());
+      engine().delivery_succeeded(d.id);
+    }
+  }
   std::vector<sqs::ReceivedMessage> receive(const std::string& name) {
     sqs::ReceiveRequest req;
     req.max_messages = 10;
@@ -560,22 +576,10 @@ TEST_F(SnsEngineTest, ThrottlePolicyLimitsHttpNotificationsPerSecond) {
                                 R"({"http":{"defaultThrottlePolicy":{"maxReceivesPerSecond":5}}})",
                                 [](bool) {})
           .ok());
-  auto subscribe = [&](const std::string& endpoint, const std::string& policy) {
-    AttributeMap attrs;
-    if (!policy.empty()) attrs["DeliveryPolicy"] = policy;
-    auto arn = engine().subscribe(kAccount, kTopicArn, "http", endpoint, attrs, true, [](bool) {});
-    EXPECT_TRUE(arn.ok());
-    return *arn;
-  };
   std::string slow =
-      subscribe("http://127.0.0.1:1/slow", R"({"throttlePolicy":{"maxReceivesPerSecond":2}})");
-  std::string topic_default = subscribe("http://127.0.0.1:1/default", "");
-  // Confirm both through their tokens.
-  for (const auto& d : engine().take_due_deliveries(10)) {
-    auto token = boost::json::parse(d.body).as_object().at("Token").as_string();
-    ASSERT_TRUE(engine().confirm_subscription(kTopicArn, std::string(token), [](bool) {}).ok());
-    engine().delivery_succeeded(d.id);
-  }
+      subscribe_http("http://127.0.0.1:1/slow", R"({"throttlePolicy":{"maxReceivesPerSecond":2}})");
+  std::string topic_default = subscribe_http("http://127.0.0.1:1/default", "");
+  confirm_pending_http();
   clock_.set_ms((clock_.now_ms() / 1000 + 1) * 1000);  // the start of a second
   for (int i = 0; i < 8; ++i) {
     PublishRequest req;
@@ -603,21 +607,10 @@ TEST_F(SnsEngineTest, ThrottlePolicyLimitsHttpNotificationsPerSecond) {
 // second's boundary (counting per second of the clock let 2 * limit through around it).
 TEST_F(SnsEngineTest, ThrottlePolicyHoldsInAnyOneSecond) {
   create_topic();
-  auto subscribe = [&](const std::string& endpoint, const std::string& policy) {
-    AttributeMap attrs;
-    if (!policy.empty()) attrs["DeliveryPolicy"] = policy;
-    auto arn = engine().subscribe(kAccount, kTopicArn, "http", endpoint, attrs, true, [](bool) {});
-    EXPECT_TRUE(arn.ok());
-    return *arn;
-  };
   std::string slow =
-      subscribe("http://127.0.0.1:1/slow", R"({"throttlePolicy":{"maxReceivesPerSecond":2}})");
-  std::string fast = subscribe("http://127.0.0.1:1/fast", "");
-  for (const auto& d : engine().take_due_deliveries(10)) {
-    auto token = boost::json::parse(d.body).as_object().at("Token").as_string();
-    ASSERT_TRUE(engine().confirm_subscription(kTopicArn, std::string(token), [](bool) {}).ok());
-    engine().delivery_succeeded(d.id);
-  }
+      subscribe_http("http://127.0.0.1:1/slow", R"({"throttlePolicy":{"maxReceivesPerSecond":2}})");
+  std::string fast = subscribe_http("http://127.0.0.1:1/fast", "");
+  confirm_pending_http();
   auto publish_n = [&](int n) {
     for (int i = 0; i < n; ++i) {
       PublishRequest req;

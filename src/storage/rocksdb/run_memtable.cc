@@ -116,7 +116,8 @@ class RunSkipList final : public rocksdb::MemTableRep {
   }
   const char* head() const { return head_; }
 
-  // The first node >= key, or null.
+  // The first node >= key, or null. (Not next(find_less_than(key)): a node inserted after the
+  // search, between that node and key, would be returned.)
   const char* find_greater_or_equal(const rocksdb::Slice& key) const {
     const char* x = head_;
     int level = max_height_.load(std::memory_order_relaxed) - 1;
