@@ -97,7 +97,7 @@ int main(int argc, char** argv) {
   delivery_options.smtp.ca_file = config.smtp_ca_file;
   delivery_options.smtp.user = config.smtp_user;
   delivery_options.smtp.password = config.smtp_password;
-  if (auto smtp_error = sns::check_smtp_options(delivery_options.smtp); !smtp_error.empty()) {
+  if (auto smtp_error = sns::prepare_smtp_tls(&delivery_options.smtp); !smtp_error.empty()) {
     spdlog::error("sns: {}", smtp_error);
     return 2;
   }

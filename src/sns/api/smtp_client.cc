@@ -12,7 +12,6 @@
 #include <cctype>
 #include <cstdio>
 #include <ctime>
-#include <optional>
 #include <vector>
 
 #include "base/crypto.h"
@@ -391,10 +390,13 @@ bool parse_smtp_tls(std::string_view mode, SmtpTls* tls) {
   return true;
 }
 
-std::string check_smtp_options(const SmtpOptions& options) {
-  if (options.tls == SmtpTls::kNone) return {};
-  asio::ssl::context ctx(asio::ssl::context::tls_client);
-  return init_tls(options, ctx);
+std::string prepare_smtp_tls(SmtpOptions* options) {
+  options->tls_context.reset();
+  if (options->tls == SmtpTls::kNone) return {};
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  if (auto error = init_tls(*options, *ctx); !error.empty()) return error;
+  options->tls_context = std::move(ctx);
+  return {};
 }
 
 namespace {
@@ -403,10 +405,11 @@ awaitable<std::string> attempt(const SmtpOptions& options, const MailMessage& me
   auto ex = co_await asio::this_coro::executor;
   Session s(options);
   try {
-    std::optional<asio::ssl::context> ctx;
-    if (options.tls != SmtpTls::kNone) {
-      ctx.emplace(asio::ssl::context::tls_client);
-      if (auto e = init_tls(options, *ctx); !e.empty()) co_return e;
+    std::shared_ptr<asio::ssl::context> ctx = options.tls_context;
+    if (!ctx && options.tls != SmtpTls::kNone) {
+      SmtpOptions prepared = options;
+      if (auto e = prepare_smtp_tls(&prepared); !e.empty()) co_return e;
+      ctx = prepared.tls_context;
     }
     asio::ip::tcp::resolver resolver(ex);
     auto endpoints =

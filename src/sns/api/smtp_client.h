@@ -9,8 +9,13 @@
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
+
+namespace boost::asio::ssl {
+class context;
+}
 
 namespace ferry::sns {
 
@@ -44,6 +49,9 @@ struct SmtpOptions {
   // over TLS or to a relay on loopback.
   std::string user;
   std::string password;
+  // The TLS client context made from tls and ca_file by prepare_smtp_tls(), shared by every
+  // message; without it each send_mail() makes its own.
+  std::shared_ptr<boost::asio::ssl::context> tls_context;
 };
 
 // Parses "host:port" (or "host", port 25; "[v6]:port"). False if malformed.
@@ -52,9 +60,10 @@ bool parse_relay(std::string_view relay, SmtpOptions* options);
 // Parses "auto", "starttls", "tls" or "none". False if it is none of them.
 bool parse_smtp_tls(std::string_view mode, SmtpTls* tls);
 
-// What send_mail() would otherwise only report per message: "" if the TLS settings load (the
-// system's trusted CAs, options.ca_file), else why not.
-std::string check_smtp_options(const SmtpOptions& options);
+// Makes options->tls_context (unless tls is kNone): "" if the TLS settings load (the system's
+// trusted CAs, options->ca_file), else why not, which send_mail() would otherwise only report
+// per message.
+std::string prepare_smtp_tls(SmtpOptions* options);
 
 // The RFC 5322 message (headers and body) with CRLF line endings, not yet dot-stuffed: UTF-8
 // subjects as RFC 2047 encoded words, non-ASCII or long-lined bodies in base64.

@@ -102,7 +102,7 @@ class RunSkipList final : public rocksdb::MemTableRep {
 
   bool Contains(const char* entry) const override {
     const rocksdb::Slice key = internal_key(entry);
-    const char* n = find_greater_or_equal(key);
+    const char* n = find(key).at;
     return n != nullptr && compare(internal_key(n), key) == 0;
   }
 
@@ -116,37 +116,18 @@ class RunSkipList final : public rocksdb::MemTableRep {
   }
   const char* head() const { return head_; }
 
-  // The first node >= key, or null. (Not next(find_less_than(key)): a node inserted after the
-  // search, between that node and key, would be returned.)
-  const char* find_greater_or_equal(const rocksdb::Slice& key) const {
-    const char* x = head_;
-    int level = max_height_.load(std::memory_order_relaxed) - 1;
-    while (true) {
-      const char* n = next(x, level);
-      if (n != nullptr && compare(internal_key(n), key) < 0) {
-        x = n;
-      } else if (level == 0) {
-        return n;
-      } else {
-        --level;
-      }
-    }
-  }
-
-  // The last node < key, or head.
-  const char* find_less_than(const rocksdb::Slice& key) const {
-    const char* x = head_;
-    int level = max_height_.load(std::memory_order_relaxed) - 1;
-    while (true) {
-      const char* n = next(x, level);
-      if (n != nullptr && compare(internal_key(n), key) < 0) {
-        x = n;
-      } else if (level == 0) {
-        return x;
-      } else {
-        --level;
-      }
-    }
+  // Where key falls: the last node before it (or head) and the first node at or after it (or
+  // null), as one search saw them. Not `next(before)` read afterwards: a node inserted since,
+  // between `before` and key, would then be taken for the first at or after key.
+  struct Position {
+    const char* before;
+    const char* at;
+  };
+  Position find(const rocksdb::Slice& key) const {
+    std::array<const char*, kMaxHeight> preds;
+    std::array<const char*, kMaxHeight> succs;
+    descend(head_, max_height_.load(std::memory_order_relaxed), key, preds.data(), succs.data());
+    return {preds[0], succs[0]};
   }
 
   // The last node, or head.
@@ -192,6 +173,21 @@ class RunSkipList final : public rocksdb::MemTableRep {
     auto [it, inserted] = fingers_[deletion].try_emplace(user.substr(0, run->run_size));
     if (inserted) it->second.fill(head_);
     return it->second;
+  }
+
+  // From `node`, which is before key on every level below `level`, the last node before key and
+  // the first at or after it on each of those levels.
+  void descend(const char* node, int level, const rocksdb::Slice& key, const char** preds,
+               const char** succs) const {
+    for (int i = level - 1; i >= 0; --i) {
+      const char* n = next(node, i);
+      while (n != nullptr && compare(internal_key(n), key) < 0) {
+        node = n;
+        n = next(node, i);
+      }
+      preds[i] = node;
+      succs[i] = n;
+    }
   }
 
   // Whether the finger's node at `level` is before key and its successor after it.
@@ -248,15 +244,7 @@ bool RunSkipList::InsertKey(KeyHandle handle) {
   } else {
     level = top;  // no level brackets: search from the head's top
   }
-  for (int i = level - 1; i >= 0; --i) {
-    const char* n = next(node, i);
-    while (n != nullptr && compare(internal_key(n), key) < 0) {
-      node = n;
-      n = next(node, i);
-    }
-    preds[i] = node;
-    succs[i] = n;
-  }
+  descend(node, level, key, preds.data(), succs.data());
   if (succs[0] != nullptr && compare(internal_key(succs[0]), key) == 0) return false;
 
   for (int i = 0; i < height; ++i) {
@@ -275,16 +263,14 @@ class Iter final : public rocksdb::MemTableRep::Iterator {
   bool Valid() const override { return node_ != nullptr; }
   const char* key() const override { return node_; }
   void Next() override { node_ = list_->next(node_, 0); }
-  void Prev() override { node_ = or_null(list_->find_less_than(internal_key(node_))); }
+  void Prev() override { node_ = or_null(list_->find(internal_key(node_)).before); }
   void Seek(const rocksdb::Slice& ikey, const char* memtable_key) override {
-    node_ = list_->find_greater_or_equal(target(ikey, memtable_key));
+    node_ = list_->find(target(ikey, memtable_key)).at;
   }
   void SeekForPrev(const rocksdb::Slice& ikey, const char* memtable_key) override {
     const rocksdb::Slice key = target(ikey, memtable_key);
-    const char* n = list_->find_greater_or_equal(key);
-    node_ = n != nullptr && compare(internal_key(n), key) == 0
-                ? n
-                : or_null(list_->find_less_than(key));
+    const auto [before, at] = list_->find(key);
+    node_ = at != nullptr && compare(internal_key(at), key) == 0 ? at : or_null(before);
   }
   void SeekToFirst() override { node_ = list_->next(list_->head(), 0); }
   void SeekToLast() override { node_ = or_null(list_->find_last()); }
