@@ -84,6 +84,71 @@ bool fits_integer(const json::value& v, int64_t lo, int64_t hi) {
   return false;
 }
 
+// The common case first: one walk over the members the input has, which answers only "valid"
+// or "maybe not". On "maybe not" the two passes below find the error AWS reports first. `nulls`
+// is set if a null member or list item was seen (strip_nulls has work to do).
+bool quick_valid(const MemberRef& ref, const json::value& v, bool& nulls);
+
+bool quick_valid_structure(const Shape& shape, const json::object& obj, bool& nulls) {
+  int required_seen = 0;
+  for (const auto& entry : obj) {
+    const MemberRef* m = shape.find_member(entry.key());
+    if (entry.value().is_null()) {
+      nulls = true;
+      continue;
+    }
+    if (m == nullptr) continue;
+    if (!quick_valid(*m, entry.value(), nulls)) return false;
+    if (m->required) ++required_seen;
+  }
+  return required_seen == shape.required_count;
+}
+
+bool quick_valid(const MemberRef& ref, const json::value& v, bool& nulls) {
+  const Shape& shape = *ref.shape;
+  switch (shape.type) {
+    case ShapeType::kStructure:
+      return v.is_object() && quick_valid_structure(shape, v.get_object(), nulls);
+    case ShapeType::kList:
+      if (!v.is_array()) return false;
+      for (const auto& item : v.get_array()) {
+        if (item.is_null()) {
+          nulls = true;
+        } else if (!quick_valid(shape.member, item, nulls)) {
+          return false;
+        }
+      }
+      return true;
+    case ShapeType::kMap:
+      if (!v.is_object()) return false;
+      for (const auto& entry : v.get_object()) {
+        if (entry.value().is_null()) {
+          nulls = true;
+        } else if (!quick_valid(shape.value, entry.value(), nulls)) {
+          return false;
+        }
+      }
+      return true;
+    case ShapeType::kString:
+      return v.is_string();
+    case ShapeType::kBlob:
+      return v.is_string() && base::base64_valid(v.get_string());
+    case ShapeType::kInteger:
+      return fits_integer(v, std::numeric_limits<int32_t>::min(),
+                          std::numeric_limits<int32_t>::max());
+    case ShapeType::kLong:
+      return fits_integer(v, std::numeric_limits<int64_t>::min(),
+                          std::numeric_limits<int64_t>::max());
+    case ShapeType::kFloat:
+    case ShapeType::kDouble:
+    case ShapeType::kTimestamp:
+      return v.is_number();
+    case ShapeType::kBoolean:
+      return v.is_bool();
+  }
+  return false;
+}
+
 // Pass 1: every present value has the JSON type of its shape.
 Result<base::Ok> check_types(const MemberRef& ref, const json::value& v);
 
@@ -246,6 +311,14 @@ void strip_nulls(json::value& v) {
   }
 }
 
+Result<base::Ok> validate_structure(const Operation& op, const json::object& input, bool& nulls) {
+  if (op.input == nullptr) return base::Ok{};
+  if (quick_valid_structure(*op.input, input, nulls)) return base::Ok{};
+  nulls = true;  // the quick walk may have stopped early
+  if (auto r = check_structure_types(*op.input, input); !r) return r;
+  return check_structure_required(*op.input, input, WirePath{});
+}
+
 }  // namespace
 
 Result<base::Ok> validate_json_input(const ServiceModel& model, const Operation& op,
@@ -259,9 +332,8 @@ Result<base::Ok> validate_json_input(const ServiceModel& model, const Operation&
 
 Result<base::Ok> validate_json_input(const ServiceModel& /*model*/, const Operation& op,
                                      const json::object& input) {
-  if (op.input == nullptr) return base::Ok{};
-  if (auto r = check_structure_types(*op.input, input); !r) return r;
-  return check_structure_required(*op.input, input, WirePath{});
+  bool nulls = false;
+  return validate_structure(op, input, nulls);
 }
 
 Result<json::object> parse_json_input(const ServiceModel& model, const Operation& op,
@@ -274,8 +346,11 @@ Result<json::object> parse_json_input(const ServiceModel& model, const Operation
     doc = json::parse(body, ec);  // nesting beyond parse_options::max_depth (32) is an error
     if (ec) return serialization("");
   }
-  if (auto r = validate_json_input(model, op, doc); !r) return base::fail(r.error());
-  strip_nulls(doc);
+  if (!doc.is_object()) return base::fail(validate_json_input(model, op, doc).error());
+  // Nulls under members the model does not know stay: no handler reads those.
+  bool nulls = op.input == nullptr;
+  if (auto r = validate_structure(op, doc.get_object(), nulls); !r) return base::fail(r.error());
+  if (nulls) strip_nulls(doc);
   return std::move(doc.get_object());
 }
 

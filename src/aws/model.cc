@@ -196,6 +196,7 @@ base::Result<std::unique_ptr<ServiceModel>, std::string> ServiceModel::parse(
             if (it == shape.members.end()) {
               return base::fail(where + " requires unknown member " + std::string(r.get_string()));
             }
+            if (!it->required) ++shape.required_count;
             it->required = true;
           }
         }

@@ -66,6 +66,7 @@ struct Shape {
   std::string name;
   ShapeType type = ShapeType::kString;
   std::vector<MemberRef> members;  // structure members, in model order
+  int required_count = 0;          // how many of them are required
   MemberRef member;                // list member
   MemberRef key;                   // map key
   MemberRef value;                 // map value
