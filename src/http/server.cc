@@ -27,25 +27,54 @@ struct Server::Connection {
 
 namespace {
 
-// Writes as much of `sr` as the socket takes now, without blocking. ec is set only by a real
-// error; a full send buffer just stops early (sr.is_done() is then false).
-void write_without_blocking(tcp::socket& socket, bhttp::response_serializer<bhttp::string_body>& sr,
-                            boost::system::error_code& ec) {
-  if (!socket.non_blocking()) socket.non_blocking(true, ec);  // one ioctl per connection
-  while (!ec && !sr.is_done()) {
-    size_t written = 0;
-    bool full = false;
-    sr.next(ec, [&](boost::system::error_code& write_ec, const auto& buffers) {
-      written = socket.write_some(buffers, write_ec);
-      if (write_ec == asio::error::would_block || write_ec == asio::error::try_again) {
-        write_ec = {};
-        full = true;
-      }
-    });
-    if (ec) return;
-    sr.consume(written);
-    if (full) return;
+// The status line and header block of `res`, as Beast's serializer would write them, into
+// `out`. Writing it by hand costs a tenth of the serializer's buffer-sequence machinery, which
+// was ~6% of a small request's instructions.
+void append_head(const Response& res, std::string& out) {
+  out.clear();
+  out += res.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  const unsigned status = res.result_int();
+  out += static_cast<char>('0' + status / 100 % 10);
+  out += static_cast<char>('0' + status / 10 % 10);
+  out += static_cast<char>('0' + status % 10);
+  out += ' ';
+  out += res.reason();
+  out += "\r\n";
+  bool has_length = false;
+  for (const auto& field : res) {
+    has_length |= field.name() == bhttp::field::content_length;
+    out += field.name_string();
+    out += ": ";
+    out += field.value();
+    out += "\r\n";
   }
+  const bool bodiless = status < 200 || status == 204 || status == 304;  // RFC 9110 8.6
+  if (!has_length && !res.chunked() && !bodiless) {
+    out += "Content-Length: ";
+    out += std::to_string(res.body().size());
+    out += "\r\n";
+  }
+  out += "\r\n";
+}
+
+// Writes as much of `buffers` as the socket takes now, without blocking, and returns how many
+// bytes that was. ec is set only by a real error; a full send buffer just stops early.
+size_t write_without_blocking(tcp::socket& socket, const std::array<asio::const_buffer, 2>& buffers,
+                              boost::system::error_code& ec) {
+  if (!socket.non_blocking()) socket.non_blocking(true, ec);  // one ioctl per connection
+  const size_t total = asio::buffer_size(buffers);
+  size_t written = 0;
+  while (!ec && written < total) {
+    auto rest = beast::buffers_suffix<std::array<asio::const_buffer, 2>>(buffers);
+    rest.consume(written);
+    const size_t n = socket.write_some(rest, ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      ec = {};
+      break;
+    }
+    written += n;
+  }
+  return written;
 }
 
 // A streamed HTTP/1.1 body: one chunk per write.
@@ -185,6 +214,7 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Connection> conn) {
     co_await serve_http2(conn, peer, buffer, nullptr);
     co_return;
   }
+  std::string head;  // an answer's status line and header block, reused
   while (!stopping_) {
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(options_.header_limit_bytes);
@@ -262,11 +292,14 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Connection> conn) {
     {
       // Most answers fit in the socket's send buffer: written at once, they skip the async
       // write's timer and trip through the scheduler, which finishes only what remains.
-      bhttp::response_serializer<bhttp::string_body> sr(res);
-      write_without_blocking(stream.socket(), sr, ec);
-      if (!ec && !sr.is_done()) {
+      append_head(res, head);
+      const std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(res.body())};
+      const size_t written = write_without_blocking(stream.socket(), buffers, ec);
+      if (!ec && written < asio::buffer_size(buffers)) {
+        beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(buffers);
+        rest.consume(written);
         stream.expires_after(options_.write_timeout);
-        std::tie(ec, n) = co_await bhttp::async_write(stream, sr, use_tuple);
+        std::tie(ec, n) = co_await asio::async_write(stream, rest, use_tuple);
       }
     }
     base::give_back_buffer(std::move(res.body()));  // big answers' memory serves the next one
