@@ -12,6 +12,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "sns/api/smtp_client.h"
+#include "sns/api/tls_verify.h"
 
 namespace ferry::sns {
 
@@ -24,33 +25,14 @@ namespace {
 
 constexpr auto kRequestTimeout = std::chrono::seconds(15);
 constexpr size_t kMaxTakenAtOnce = 64;
-
-bool load_ca_file(asio::ssl::context& tls, const std::string& ca_file, std::string* error) {
-  if (ca_file.empty()) return true;
-  boost::system::error_code ec;
-  tls.load_verify_file(ca_file, ec);
-  if (ec) *error = "cannot load --sns-https-ca-file '" + ca_file + "': " + ec.message();
-  return !ec;
-}
-
-// AWS delivers only to https endpoints whose certificate chains to a trusted authority and names
-// the endpoint's host: verify the peer against the system's trust store and `ca_file`.
-bool configure_tls(asio::ssl::context& tls, const std::string& ca_file, std::string* error) {
-  boost::system::error_code ec;
-  tls.set_verify_mode(asio::ssl::verify_peer, ec);
-  if (!ec) tls.set_default_verify_paths(ec);
-  if (ec) {
-    *error = "cannot load the system's trusted certificates: " + ec.message();
-    return false;
-  }
-  return load_ca_file(tls, ca_file, error);
-}
+constexpr char kCaFileOption[] = "--sns-https-ca-file";  // named when its file does not load
 
 }  // namespace
 
 bool check_delivery_options(const DeliveryOptions& options, std::string* error) {
-  asio::ssl::context tls{asio::ssl::context::tls_client};  // the system's store: by start()
-  return load_ca_file(tls, options.https_ca_file, error);
+  asio::ssl::context tls{asio::ssl::context::tls_client};  // as start() will make it
+  *error = configure_peer_verification(tls, options.https_ca_file, kCaFileOption);
+  return error->empty();
 }
 
 struct HttpDeliverer::State {
@@ -74,8 +56,10 @@ struct HttpDeliverer::State {
       smtp_ok = parse_relay(options.smtp_relay, &smtp);
       if (!smtp_ok) spdlog::error("sns: --smtp-relay '{}' is not host:port", options.smtp_relay);
     }
-    std::string error;
-    if (!configure_tls(tls, options.https_ca_file, &error)) spdlog::error("sns: {}", error);
+    // AWS delivers only to https endpoints whose certificate chains to a trusted authority
+    // and names the endpoint's host.
+    std::string error = configure_peer_verification(tls, options.https_ca_file, kCaFileOption);
+    if (!error.empty()) spdlog::error("sns: {}", error);
   }
 
   // Logs a refused endpoint certificate once per subscription (each attempt fails the same way).
@@ -157,39 +141,18 @@ awaitable<Attempt> post(std::shared_ptr<HttpDeliverer::State> state, const Deliv
     tcp.expires_after(kRequestTimeout);
     co_await tcp.async_connect(endpoints, asio::use_awaitable);
     if (!tls) co_return co_await exchange(tcp, d, host_header, target);
-    std::string refused;  // why the endpoint's certificate was refused, if it was
     beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp), state->tls);
+    if (auto e = expect_peer(stream.native_handle(), host); !e.empty()) co_return e;
     boost::system::error_code ec;
-    asio::ip::make_address(host, ec);
-    bool is_address = !ec;
-    // SNI names a host, never an address (RFC 6066).
-    if (!is_address) SSL_set_tlsext_host_name(stream.native_handle(), host.c_str());
-    stream.set_verify_callback(
-        [&refused, host, matches_host = asio::ssl::host_name_verification(host)](
-            bool preverified, asio::ssl::verify_context& ctx) {
-          if (!preverified) {  // the chain: OpenSSL says why
-            if (refused.empty()) {
-              refused =
-                  X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.native_handle()));
-            }
-            return false;
-          }
-          if (!matches_host(preverified, ctx)) {
-            refused = "the certificate does not name " + host;
-            return false;
-          }
-          return true;
-        },
-        ec);
-    if (ec) co_return ec.message();
     co_await stream.async_handshake(asio::ssl::stream_base::client,
                                     asio::redirect_error(asio::use_awaitable, ec));
-    if (ec && !refused.empty()) {
+    if (ec) {
+      std::string refused = refused_certificate(stream.native_handle(), host);
+      if (refused.empty()) co_return "TLS handshake failed: " + ec.message();
       std::string why = "certificate of " + host + " refused: " + refused;
       state->log_refused_certificate(d, why);
       co_return why;
     }
-    if (ec) co_return "TLS handshake failed: " + ec.message();
     co_return co_await exchange(stream, d, host_header, target);
   } catch (const boost::system::system_error& e) {  // I/O errors end here, off the request path
     co_return e.code().message();

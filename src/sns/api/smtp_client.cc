@@ -1,8 +1,5 @@
 #include "sns/api/smtp_client.h"
 
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
-
 #include <algorithm>
 #include <atomic>
 #include <boost/asio.hpp>
@@ -16,6 +13,7 @@
 
 #include "base/crypto.h"
 #include "base/log.h"
+#include "sns/api/tls_verify.h"
 
 namespace ferry::sns {
 
@@ -257,21 +255,14 @@ awaitable<std::string> transfer(Stream& stream, Session& s, const MailMessage& m
   co_return std::string();
 }
 
-// A client context that verifies the relay's chain against the system's CAs and options.ca_file.
-// "" on success.
+// A client context for TLS 1.2 or later that verifies the relay's certificate against the
+// system's CAs and options.ca_file. "" on success.
 std::string init_tls(const SmtpOptions& options, asio::ssl::context& ctx) {
-  boost::system::error_code ec;
   ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
                   asio::ssl::context::no_tlsv1_1);
-  ctx.set_default_verify_paths(ec);
-  if (ec) return "SMTP TLS: cannot load the system's trusted certificates: " + ec.message();
-  if (!options.ca_file.empty()) {
-    ctx.load_verify_file(options.ca_file, ec);
-    if (ec) return "SMTP TLS: cannot load --smtp-ca-file " + options.ca_file + ": " + ec.message();
-  }
-  ctx.set_verify_mode(asio::ssl::verify_peer);
-  return {};
+  std::string error = configure_peer_verification(ctx, options.ca_file, "--smtp-ca-file");
+  return error.empty() ? error : "SMTP TLS: " + error;
 }
 
 // The TLS handshake, the relay's certificate checked for options.host (a name or an address).
@@ -279,21 +270,15 @@ std::string init_tls(const SmtpOptions& options, asio::ssl::context& ctx) {
 awaitable<std::string> handshake(beast::ssl_stream<beast::tcp_stream>& stream, Session& s) {
   SSL* ssl = stream.native_handle();
   const std::string& host = s.options.host;
-  boost::system::error_code ec;
-  asio::ip::make_address(host, ec);
-  if (ec) {  // a name: sent as SNI and matched against the certificate's names
-    SSL_set_tlsext_host_name(ssl, host.c_str());
-    SSL_set1_host(ssl, host.c_str());
-  } else {  // an address: matched against the certificate's IP addresses
-    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str());
-  }
+  if (auto e = expect_peer(ssl, host); !e.empty()) co_return "SMTP " + s.step + ": " + e;
   beast::get_lowest_layer(stream).expires_after(s.options.timeout);
+  boost::system::error_code ec;
   co_await stream.async_handshake(asio::ssl::stream_base::client,
                                   asio::redirect_error(asio::use_awaitable, ec));
   if (ec) {
     std::string why = "SMTP " + s.step + ": " + ec.message();
-    long verify = SSL_get_verify_result(ssl);
-    if (verify != X509_V_OK) why += std::string(": ") + X509_verify_cert_error_string(verify);
+    std::string refused = refused_certificate(ssl, host);
+    if (!refused.empty()) why += ": " + refused;
     co_return why;
   }
   s.encrypted = true;
