@@ -200,6 +200,9 @@ awaitable<void> deliver(std::shared_ptr<HttpDeliverer::State> state, Delivery d)
 awaitable<void> drive(std::shared_ptr<HttpDeliverer::State> state) {
   while (!state->stopping) {
     state->wake_pending = false;
+    // The engine's housekeeping shares this loop (and its wake-ups) rather than a timer of its
+    // own: expired FIFO deduplication records of topics that get no more publishes.
+    auto sweep = state->engine.sweep();
     auto due = state->engine.take_due_deliveries(kMaxTakenAtOnce);
     for (auto& d : due) {
       asio::co_spawn(state->strand.get_inner_executor(), deliver(state, std::move(d)),
@@ -207,6 +210,7 @@ awaitable<void> drive(std::shared_ptr<HttpDeliverer::State> state) {
     }
     if (due.size() == kMaxTakenAtOnce) continue;
     auto next = state->engine.next_delivery_ms();
+    if (sweep && (!next || *sweep < *next)) next = sweep;
     int64_t wait_ms = 3'600'000;
     if (next) {
       wait_ms = std::max<int64_t>(0, *next - base::SystemClock::instance().now_ms());

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <ctime>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <set>
 #include <shared_mutex>
@@ -38,6 +39,10 @@ constexpr char kDedupPrefix[] = "sns/d/";
 constexpr char kDefaultSenderName[] = "AWS Notifications";
 constexpr size_t kMaxMessageBytes = 256 * 1024;
 constexpr int64_t kDedupWindowMs = 5 * 60 * 1000;
+// Expired deduplication records only cost memory and storage (a publish never matches one):
+// sweep() looks for them at most this often, however many publishes spread their expiries.
+constexpr int64_t kSweepPeriodMs = 60 * 1000;
+constexpr int64_t kNothingToSweep = std::numeric_limits<int64_t>::max();
 constexpr size_t kMaxTags = 50;
 
 base::Unexpected<Error> invalid(const std::string& what) {
@@ -443,6 +448,20 @@ struct Engine::Impl {
   };
   std::map<std::string, Application> applications;  // by ARN
   std::map<std::string, PushEndpoint> endpoints;    // by ARN
+
+  // When sweep() is next due; kNothingToSweep while no deduplication record exists. A publish
+  // lowers it to its record's expiry (a compare-exchange: publishes hold no engine-wide lock),
+  // so that no record expires before it unnoticed.
+  std::atomic<int64_t> next_sweep_ms{0};  // 0: not known yet, due now
+  std::mutex sweep_mu;                    // one sweep() at a time; taken before mu
+  // Lowers next_sweep_ms to `at`; true if it did.
+  bool schedule_sweep(int64_t at) {
+    int64_t current = next_sweep_ms.load();
+    while (at < current) {
+      if (next_sweep_ms.compare_exchange_weak(current, at)) return true;
+    }
+    return false;
+  }
 
   Impl(storage::Store& s, const base::Clock& c, sqs::Engine& q, EngineOptions o)
       : store(s), clock(c), sqs(q), options(std::move(o)), signer(Signer::load_or_create(s)) {}
@@ -1613,6 +1632,7 @@ Result<PublishResult> Engine::publish(PublishRequest req, storage::WriteCallback
   }
   PublishResult result;
   result.message_id = base::uuid4();
+  bool sweep_sooner = false;
   if (topic.fifo) {
     topic.last_sequence = std::max(topic.last_sequence + 1, now * 1000);
     char buf[24];
@@ -1625,6 +1645,8 @@ Result<PublishResult> Engine::publish(PublishRequest req, storage::WriteCallback
     record["seq"] = result.sequence_number;
     record["expires"] = now + kDedupWindowMs;
     batch.put(topic.dedup_key(req.deduplication_id), json::serialize(record));
+    // Wakes the driver if it knew of no record, so that it does not sleep past this one's end.
+    sweep_sooner = impl_->schedule_sweep(now + kDedupWindowMs);
   }
 
   // Which subscriptions get it: those without a filter policy, and those whose policy matches.
@@ -1763,7 +1785,7 @@ Result<PublishResult> Engine::publish(PublishRequest req, storage::WriteCallback
   // outbox entries and the deduplication record are durable together, or (on a failed write)
   // none is acknowledged.
   if (!sends.empty() || !http_deliveries.empty() || !outboxed.empty() || !batch.empty()) {
-    bool wake = !http_deliveries.empty();
+    bool wake = !http_deliveries.empty() || sweep_sooner;
     {
       std::lock_guard dlock(impl_->dmu);
       for (auto& d : http_deliveries) impl_->queue_delivery_locked(std::move(d), batch);
@@ -2032,6 +2054,34 @@ void Engine::delivery_failed(uint64_t id, const std::string& reason, bool perman
     auto sent = impl_->sqs.send_message(*dlq, std::move(dead), [](bool) {});
     (void)sent;  // a dead-letter queue that is gone loses the message, as on AWS
   }
+}
+
+std::optional<int64_t> Engine::sweep() {
+  std::lock_guard sweeping(impl_->sweep_mu);
+  int64_t now = impl_->clock.now_ms();
+  if (int64_t due = impl_->next_sweep_ms.load(); now < due) {
+    return due == kNothingToSweep ? std::nullopt : std::optional<int64_t>(due);
+  }
+  // From here on, publishes lower it themselves for the records they add.
+  impl_->next_sweep_ms.store(kNothingToSweep);
+  int64_t next = kNothingToSweep;
+  {
+    std::shared_lock lock(impl_->mu);
+    for (auto& [arn, topic] : impl_->topics) {
+      if (!topic->fifo) continue;
+      std::lock_guard publishing(topic->publish_mu);
+      storage::WriteBatch expired;
+      topic->evict_dedup(now, expired);
+      // Under publish_mu, so that a later publish of the same id writes its record after this.
+      if (!expired.empty()) {
+        impl_->store.write(std::move(expired), storage::Durability::kLazy, [](bool) {});
+      }
+      if (!topic->dedup_order.empty()) next = std::min(next, topic->dedup_order.front().first);
+    }
+  }
+  if (next != kNothingToSweep) impl_->schedule_sweep(std::max(next, now + kSweepPeriodMs));
+  int64_t due = impl_->next_sweep_ms.load();
+  return due == kNothingToSweep ? std::nullopt : std::optional<int64_t>(due);
 }
 
 void Engine::set_delivery_listener(std::function<void()> wake) {

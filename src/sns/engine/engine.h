@@ -278,9 +278,17 @@ class Engine {
   // RedrivePolicy queue or dropped.
   void delivery_failed(uint64_t id, const std::string& reason, bool permanent = false);
   // Called (from any thread, possibly under engine locks: it must only post) when a delivery
-  // is queued.
+  // is queued, or when sweep() becomes due earlier than it last said.
   void set_delivery_listener(std::function<void()> wake);
   DeliveryStats delivery_stats() const;
+
+  // Housekeeping, called by api/'s delivery driver ------------------------------------------
+  // Deletes FIFO topics' deduplication records whose 5-minute window is over, from memory and
+  // (lazily) from the store: a publish evicts its own topic's expired records, this evicts those
+  // of topics that get no further publish. Cheap until it is due. Returns when it is next due
+  // (ms since epoch, engine clock; at most once a minute), or nullopt while no record exists;
+  // a publish that makes it due earlier than it last said calls the delivery listener.
+  std::optional<int64_t> sweep();
 
   // The PEM certificate verifying Signature (served at base_url + signing_cert_path).
   const std::string& signing_certificate_pem() const;

@@ -105,6 +105,15 @@ class SnsEngineTest : public ::testing::Test {
     });
     return r.ok() ? *r : "";
   }
+  // The FIFO topics' deduplication records in the store.
+  std::vector<std::string> dedup_keys() {
+    std::vector<std::string> keys;
+    store_.scan("sns/d/", [&](std::string_view key, std::string_view) {
+      keys.emplace_back(key);
+      return true;
+    });
+    return keys;
+  }
 
   EngineOptions options_;
   base::FakeClock clock_;
@@ -263,14 +272,6 @@ TEST_F(SnsEngineTest, FifoDeduplicationWindowSurvivesARestart) {
   std::string arn = create_topic("t.fifo", {{"FifoTopic", "true"}});
   subscribe(arn, queue("q.fifo"), {{"RawMessageDelivery", "true"}});
   subscribe_as(arn, "sms", "+15550000001");  // the outbox shows what each publish delivered
-  auto dedup_keys = [&] {
-    std::vector<std::string> keys;
-    store_.scan("sns/d/", [&](std::string_view key, std::string_view) {
-      keys.emplace_back(key);
-      return true;
-    });
-    return keys;
-  };
   PublishRequest req;
   req.topic_arn = arn;
   req.message = "m";
@@ -323,6 +324,52 @@ TEST_F(SnsEngineTest, FifoDeduplicationWindowSurvivesARestart) {
 
   EXPECT_TRUE(sync([&](auto done) { return engine().delete_topic(arn, done); }).ok());
   EXPECT_TRUE(dedup_keys().empty());
+}
+
+TEST_F(SnsEngineTest, SweepDeletesExpiredDeduplicationRecordsOfTopicsWithoutPublishes) {
+  std::string arn = create_topic("t.fifo", {{"FifoTopic", "true"}});
+  const int64_t start = clock_.now_ms();
+  PublishRequest req;
+  req.topic_arn = arn;
+  req.message = "m";
+  req.message_group_id = "g";
+  req.deduplication_id = "old";
+  ASSERT_TRUE(publish(req).ok());
+  EXPECT_EQ(engine().sweep(), start + 300'000);  // when "old"'s window ends
+  clock_.advance_s(120);
+  req.deduplication_id = "young";
+  auto young = publish(req);
+  ASSERT_TRUE(young.ok());
+
+  // No more publishes. Up to the end of its window, "old" is kept.
+  clock_.advance_s(179);
+  EXPECT_EQ(engine().sweep(), start + 300'000);
+  EXPECT_EQ(dedup_keys(),
+            (std::vector<std::string>{"sns/d/" + arn + "/old", "sns/d/" + arn + "/young"}));
+  // Then it goes from the store; "young", 180 s into its window, stays.
+  clock_.advance_s(1);
+  EXPECT_EQ(engine().sweep(), start + 420'000);
+  EXPECT_EQ(dedup_keys(), std::vector<std::string>{"sns/d/" + arn + "/young"});
+  auto dup = publish(req);
+  ASSERT_TRUE(dup.ok());
+  EXPECT_EQ(dup->message_id, young->message_id);
+
+  clock_.advance_s(120);
+  EXPECT_EQ(engine().sweep(), std::nullopt);
+  EXPECT_TRUE(dedup_keys().empty());
+
+  // With no record left the driver may sleep long: the next record wakes it, once.
+  int wakes = 0;
+  engine().set_delivery_listener([&] { ++wakes; });
+  req.deduplication_id = "later";
+  ASSERT_TRUE(publish(req).ok());
+  EXPECT_EQ(wakes, 1);
+  EXPECT_EQ(engine().sweep(), clock_.now_ms() + 300'000);
+  clock_.advance_s(1);
+  req.deduplication_id = "later still";
+  ASSERT_TRUE(publish(req).ok());
+  EXPECT_EQ(wakes, 1);
+  engine().set_delivery_listener(nullptr);
 }
 
 TEST_F(SnsEngineTest, StandardTopicRejectsDedupIdAndValidatesAttributes) {
