@@ -240,7 +240,10 @@ json::object commitment_json(const AccountSettings& a) {
 
 }  // namespace
 
-const aws::ServiceModel& KinesisService::model() const { return aws::ServiceModel::get("kinesis"); }
+const aws::ServiceModel& KinesisService::model() const {
+  static const aws::ServiceModel& model = aws::ServiceModel::get("kinesis");  // get() locks
+  return model;
+}
 
 const std::map<std::string, KinesisService::Handler, std::less<>>& KinesisService::handlers() {
   static const std::map<std::string, Handler, std::less<>> kHandlers = {

@@ -153,7 +153,10 @@ SnsService::SnsService(Engine& engine, DeliveryOptions delivery)
     : engine_(engine), deliverer_(engine, std::move(delivery)) {}
 SnsService::~SnsService() = default;
 
-const aws::ServiceModel& SnsService::model() const { return aws::ServiceModel::get("sns"); }
+const aws::ServiceModel& SnsService::model() const {
+  static const aws::ServiceModel& model = aws::ServiceModel::get("sns");  // get() locks
+  return model;
+}
 
 const std::map<std::string, SnsService::Handler, std::less<>>& SnsService::handlers() {
   static const std::map<std::string, Handler, std::less<>> table = {

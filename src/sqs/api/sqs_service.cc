@@ -384,7 +384,10 @@ SqsService::SqsService(Engine& engine, ApiOptions options)
 
 SqsService::~SqsService() = default;
 
-const aws::ServiceModel& SqsService::model() const { return aws::ServiceModel::get("sqs"); }
+const aws::ServiceModel& SqsService::model() const {
+  static const aws::ServiceModel& model = aws::ServiceModel::get("sqs");  // get() locks
+  return model;
+}
 
 void SqsService::stop_long_polls() {
   stopping_ = true;
