@@ -379,11 +379,20 @@ struct Subscription {
   bool confirmed = false;
   std::string token;  // the confirmation token of an http/https subscription
   AttributeMap attributes;
+  // Derived from the fields above by derive(), which runs whenever they are set: every publish
+  // reads these for every subscription.
+  bool raw_delivery = false;
+  std::optional<sqs::QueueId> queue;  // sqs: the queue the endpoint ARN names, if it parses
 
-  bool raw() const {
+  void derive() {
     auto it = attributes.find("RawMessageDelivery");
-    return it != attributes.end() && parse_bool(it->second).value_or(false);
+    raw_delivery = it != attributes.end() && parse_bool(it->second).value_or(false);
+    queue.reset();
+    if (protocol == "sqs") {
+      if (auto arn = parse_arn(endpoint)) queue = sqs::QueueId{arn->account, arn->resource};
+    }
   }
+  bool raw() const { return raw_delivery; }
   bool has_filter() const { return pattern_of(attributes).has_value(); }
 };
 
@@ -820,6 +829,7 @@ void Engine::recover() {
     s.confirmed = c != o.end() && c->value().is_bool() && c->value().as_bool();
     s.token = str(o, "token");
     s.attributes = from_json(o.if_contains("attributes"));
+    s.derive();
     auto t = impl_->topics.find(s.topic_arn);
     if (t == impl_->topics.end()) return;  // its topic's deletion was not finished
     t->second->subscriptions.insert(s.arn);
@@ -1319,6 +1329,7 @@ Result<std::string> Engine::subscribe(const std::string& account, const std::str
   s.endpoint = endpoint;
   s.confirmed = confirmed;
   s.attributes = attributes;
+  s.derive();
   topic.subscriptions.insert(s.arn);
   impl_->index_filter(topic, s);
   storage::WriteBatch batch;
@@ -1487,6 +1498,7 @@ Result<base::Ok> Engine::set_subscription_attributes(const std::string& subscrip
     return fail(ok.error());
   }
   sub.attributes = std::move(next);
+  sub.derive();
   auto t = impl_->topics.find(sub.topic_arn);
   if (t != impl_->topics.end()) impl_->index_filter(*t->second, sub);
   impl_->save_subscription(sub, std::move(done));
@@ -1685,6 +1697,35 @@ Result<PublishResult> Engine::publish(PublishRequest req, storage::WriteCallback
     const Subscription& s = impl_->subscriptions.at(arn);
     if (!s.confirmed) continue;
     if (s.has_filter() && !matched.count(arn)) continue;
+    if (s.queue) {  // sqs, the common case first
+      sqs::QueueId queue = *s.queue;
+      sqs::SendRequest send;
+      send.attribute_md5s_wanted = false;
+      if (s.raw()) {
+        // Every raw delivery carries the same body: check it and hash it once per publish.
+        if (!raw_md5) {
+          raw_md5 = sqs::validate_body(sqs_message) ? base::md5_hex(sqs_message) : std::string();
+        }
+        send.body = sqs_message;
+        send.checked_md5_of_body = *raw_md5;
+        for (const auto& [name, a] : req.message_attributes) {
+          send.message_attributes[name] = {a.data_type, a.string_value, a.binary_value};
+        }
+      } else {
+        send.body = body_for(s, sqs_message);
+      }
+      if (ends_with(queue.name, ".fifo")) {
+        send.message_group_id = req.message_group_id;
+        send.deduplication_id = req.deduplication_id;
+      } else if (topic.fifo) {
+        continue;
+      }
+      // A queue that does not exist, or refuses the message, loses this delivery, as on AWS
+      // (where it would count as a failed delivery).
+      sends.push_back({std::move(queue), {}});
+      sends.back().requests.push_back(std::move(send));
+      continue;
+    }
     if (s.protocol == "email" || s.protocol == "email-json") {
       std::string message = message_for(s.protocol);
       Delivery d;
@@ -1739,35 +1780,7 @@ Result<PublishResult> Engine::publish(PublishRequest req, storage::WriteCallback
       http_deliveries.push_back(std::move(d));
       continue;
     }
-    if (s.protocol != "sqs") continue;  // other protocols: see README
-    auto queue_arn = parse_arn(s.endpoint);
-    if (!queue_arn) continue;
-    sqs::QueueId queue{queue_arn->account, queue_arn->resource};
-    sqs::SendRequest send;
-    send.attribute_md5s_wanted = false;
-    if (s.raw()) {
-      // Every raw delivery carries the same body: check it and hash it once per publish.
-      if (!raw_md5) {
-        raw_md5 = sqs::validate_body(sqs_message) ? base::md5_hex(sqs_message) : std::string();
-      }
-      send.body = sqs_message;
-      send.checked_md5_of_body = *raw_md5;
-      for (const auto& [name, a] : req.message_attributes) {
-        send.message_attributes[name] = {a.data_type, a.string_value, a.binary_value};
-      }
-    } else {
-      send.body = body_for(s, sqs_message);
-    }
-    if (ends_with(queue.name, ".fifo")) {
-      send.message_group_id = req.message_group_id;
-      send.deduplication_id = req.deduplication_id;
-    } else if (topic.fifo) {
-      continue;
-    }
-    // A queue that does not exist, or refuses the message, loses this delivery, as on AWS
-    // (where it would count as a failed delivery).
-    sends.push_back({std::move(queue), {}});
-    sends.back().requests.push_back(std::move(send));
+    // Anything else (an sqs endpoint that names no queue, other protocols): see README.
   }
   if (!undeliverable.empty()) {
     std::lock_guard dlock(impl_->dmu);
