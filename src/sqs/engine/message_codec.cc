@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cassert>
 #include <cstring>
 
 #include "base/crypto.h"
@@ -25,10 +26,14 @@ constexpr size_t kHandleBody = 1 + 8 + 8 + 4 + 4;  // version, incarnation, seq,
 constexpr size_t kHandleMac = 11;
 
 void put_u32(std::string& out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>(v >> (8 * i)));
+  char bytes[4];
+  for (int i = 0; i < 4; ++i) bytes[i] = static_cast<char>(v >> (8 * i));
+  out.append(bytes, sizeof bytes);
 }
 void put_u64(std::string& out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>(v >> (8 * i)));
+  char bytes[8];
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>(v >> (8 * i));
+  out.append(bytes, sizeof bytes);
 }
 void put_bytes(std::string& out, std::string_view s) {
   put_u32(out, static_cast<uint32_t>(s.size()));
@@ -77,6 +82,14 @@ class Reader {
  private:
   std::string_view data_;
 };
+
+size_t attributes_size(const MessageAttributes& attrs) {
+  size_t n = 4;
+  for (const auto& [name, v] : attrs) {
+    n += 12 + name.size() + v.data_type.size() + attribute_value_bytes(v).size();
+  }
+  return n;
+}
 
 void put_attributes(std::string& out, const MessageAttributes& attrs) {
   put_u32(out, static_cast<uint32_t>(attrs.size()));
@@ -165,7 +178,12 @@ bool parse_message_key(std::string_view key, uint64_t* incarnation, uint64_t* se
 
 std::string encode_payload(const Payload& p) {
   std::string out;
-  out.reserve(64 + p.body.size() + p.message_id.size());
+  // Its exact size: 1 + 2 * 8 + 6 * 4, the six byte strings and the two attribute maps.
+  const size_t size = 41 + p.message_id.size() + p.md5_of_body.size() + p.body.size() +
+                      attributes_size(p.message_attributes) + attributes_size(p.system_attributes) +
+                      p.message_group_id.size() + p.dead_letter_source_arn.size() +
+                      p.deduplication_id.size();
+  out.reserve(size);
   out.push_back(static_cast<char>(kPayloadVersion));
   put_u64(out, static_cast<uint64_t>(p.sent_ms));
   put_u64(out, static_cast<uint64_t>(p.first_visible_ms));
@@ -177,6 +195,7 @@ std::string encode_payload(const Payload& p) {
   put_bytes(out, p.message_group_id);
   put_bytes(out, p.dead_letter_source_arn);
   put_bytes(out, p.deduplication_id);
+  assert(out.size() == size);
   return out;
 }
 
