@@ -131,7 +131,9 @@ std::array<uint8_t, 16> handle_mac(std::string_view body, std::string_view secre
 }  // namespace
 
 void put_u64_be(std::string& out, uint64_t v) {
-  for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>(v >> (8 * i)));
+  char bytes[8];
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>(v >> (8 * (7 - i)));
+  out.append(bytes, sizeof bytes);
 }
 
 uint64_t get_u64_be(std::string_view in) {
@@ -153,18 +155,25 @@ std::string message_prefix(uint64_t incarnation) {
   return k;
 }
 
-std::string payload_key(uint64_t incarnation, uint64_t seq) {
-  std::string k = message_prefix(incarnation);
+namespace {
+// Allocated once at its full size: the key is longer than a short string's inline buffer.
+std::string message_key(uint64_t incarnation, uint64_t seq, char kind) {
+  std::string k;
+  k.reserve(kMessagePrefix.size() + 17);
+  k.append(kMessagePrefix);
+  put_u64_be(k, incarnation);
   put_u64_be(k, seq);
-  k.push_back('p');
+  k.push_back(kind);
   return k;
+}
+}  // namespace
+
+std::string payload_key(uint64_t incarnation, uint64_t seq) {
+  return message_key(incarnation, seq, 'p');
 }
 
 std::string state_key(uint64_t incarnation, uint64_t seq) {
-  std::string k = message_prefix(incarnation);
-  put_u64_be(k, seq);
-  k.push_back('s');
-  return k;
+  return message_key(incarnation, seq, 's');
 }
 
 bool parse_message_key(std::string_view key, uint64_t* incarnation, uint64_t* seq, char* kind) {
