@@ -114,13 +114,19 @@ std::string random_bytes_string(std::mt19937& rng, size_t n) {
   return s;
 }
 
-// md5_many over `inputs`, checked input by input against OpenSSL's MD5.
+// md5_many over `inputs` by every kernel this CPU runs, checked input by input against
+// OpenSSL's MD5.
 void expect_matches_openssl(const std::vector<std::string_view>& inputs) {
-  std::vector<std::array<uint8_t, 16>> got(inputs.size());
-  md5_many(inputs.data(), inputs.size(), got.data());
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    EXPECT_EQ(to_hex(got[i]), md5_hex(inputs[i]))
-        << "input " << i << " of " << inputs.size() << ", length " << inputs[i].size();
+  for (Md5Kernel kernel :
+       {Md5Kernel::kBest, Md5Kernel::kAvx512, Md5Kernel::kAvx2, Md5Kernel::kOpenSsl}) {
+    if (!md5_kernel_supported(kernel)) continue;
+    std::vector<std::array<uint8_t, 16>> got(inputs.size());
+    md5_many_with(kernel, inputs.data(), inputs.size(), got.data());
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      EXPECT_EQ(to_hex(got[i]), md5_hex(inputs[i]))
+          << "kernel " << static_cast<int>(kernel) << ", input " << i << " of " << inputs.size()
+          << ", length " << inputs[i].size();
+    }
   }
 }
 
