@@ -112,11 +112,12 @@ struct ReceiveView {
 
 // Fills `out` (receipt handle already set) from a decoded payload, selecting the attributes
 // the request asked for.
-void fill_received(const codec::Payload& p, const ReceiveView& view, const std::string& sender,
+// Takes `p`'s strings: each receive decodes its own copy of the record.
+void fill_received(codec::Payload&& p, const ReceiveView& view, const std::string& sender,
                    const ReceiveRequest& req, ReceivedMessage* out) {
-  out->message_id = p.message_id;
-  out->md5_of_body = p.md5_of_body;
-  out->body = p.body;
+  out->message_id = std::move(p.message_id);
+  out->md5_of_body = std::move(p.md5_of_body);
+  out->body = std::move(p.body);
   const auto& names = req.attribute_names;
   const bool all = std::find(names.begin(), names.end(), "All") != names.end();
   auto want = [&](std::string_view name) {
@@ -147,9 +148,9 @@ void fill_received(const codec::Payload& p, const ReceiveView& view, const std::
   if (!p.dead_letter_source_arn.empty() && want("DeadLetterQueueSourceArn")) {
     out->attributes["DeadLetterQueueSourceArn"] = p.dead_letter_source_arn;
   }
-  for (const auto& [name, value] : p.message_attributes) {
+  for (auto& [name, value] : p.message_attributes) {
     if (attribute_selected(name, req.message_attribute_names)) {
-      out->message_attributes[name] = value;
+      out->message_attributes[name] = std::move(value);
     }
   }
   out->md5_of_message_attributes = md5_of_message_attributes(out->message_attributes);
@@ -1435,7 +1436,7 @@ Result<std::vector<ReceivedMessage>> Engine::receive_messages(const QueueId& id,
       const ReceiveView view{m.receive_count, m.first_receive_ms(), m.seq, fifo};
       codec::Payload p;
       if (m.payload && codec::decode_payload(*m.payload, &p)) {
-        fill_received(p, view, id.account, request, &r);
+        fill_received(std::move(p), view, id.account, request, &r);
       } else {
         fetches.push_back({out.size() - 1, m.seq, view});
       }
@@ -1553,7 +1554,7 @@ Result<std::vector<ReceivedMessage>> Engine::receive_messages(const QueueId& id,
       codec::Payload p;
       auto data = d.store.get(codec::payload_key(q->incarnation, f.seq));
       if (data && codec::decode_payload(*data, &p)) {
-        fill_received(p, f.view, id.account, request, &out[f.index]);
+        fill_received(std::move(p), f.view, id.account, request, &out[f.index]);
       } else {
         gone[f.index] = true;  // deleted or purged since it was picked
       }
