@@ -97,12 +97,8 @@ int main(int argc, char** argv) {
   delivery_options.smtp.ca_file = config.smtp_ca_file;
   delivery_options.smtp.user = config.smtp_user;
   delivery_options.smtp.password = config.smtp_password;
-  if (auto smtp_error = sns::prepare_smtp_tls(&delivery_options.smtp); !smtp_error.empty()) {
-    spdlog::error("sns: {}", smtp_error);
-    return 2;
-  }
-  if (!sns::check_delivery_options(delivery_options, &error)) {
-    spdlog::error("sns: {}", error);
+  if (auto tls_error = sns::prepare_delivery_tls(&delivery_options); !tls_error.empty()) {
+    spdlog::error("sns: {}", tls_error);
     return 2;
   }
 

@@ -29,10 +29,21 @@ constexpr char kCaFileOption[] = "--sns-https-ca-file";  // named when its file 
 
 }  // namespace
 
-bool check_delivery_options(const DeliveryOptions& options, std::string* error) {
-  asio::ssl::context tls{asio::ssl::context::tls_client};  // as start() will make it
-  *error = configure_peer_verification(tls, options.https_ca_file, kCaFileOption);
-  return error->empty();
+std::string prepare_delivery_tls(DeliveryOptions* options) {
+  // AWS delivers only to https endpoints whose certificate chains to a trusted authority and
+  // names the endpoint's host.
+  auto tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  if (auto error = configure_peer_verification(*tls, options->https_ca_file, kCaFileOption);
+      !error.empty()) {
+    return error;
+  }
+  options->https_tls = std::move(tls);
+  // Without a relay no mail is sent; a CA file named for it is still checked.
+  if (options->smtp_relay.empty() && options->smtp.ca_file.empty()) {
+    options->smtp.tls_context.reset();
+    return {};
+  }
+  return prepare_smtp_tls(&options->smtp);
 }
 
 struct HttpDeliverer::State {
@@ -44,8 +55,8 @@ struct HttpDeliverer::State {
   asio::strand<asio::any_io_executor> strand;
   asio::steady_timer timer;
   std::atomic<bool> stopping{false};
-  bool wake_pending = false;  // on the strand
-  asio::ssl::context tls{asio::ssl::context::tls_client};
+  bool wake_pending = false;                // on the strand
+  std::shared_ptr<asio::ssl::context> tls;  // for https endpoints
   std::mutex tls_logged_mu;
   std::set<std::string> tls_logged;  // subscriptions whose refused certificate was logged
 
@@ -56,10 +67,14 @@ struct HttpDeliverer::State {
       smtp_ok = parse_relay(options.smtp_relay, &smtp);
       if (!smtp_ok) spdlog::error("sns: --smtp-relay '{}' is not host:port", options.smtp_relay);
     }
-    // AWS delivers only to https endpoints whose certificate chains to a trusted authority
-    // and names the endpoint's host.
-    std::string error = configure_peer_verification(tls, options.https_ca_file, kCaFileOption);
-    if (!error.empty()) spdlog::error("sns: {}", error);
+    tls = options.https_tls;
+    if (!tls) {  // not prepared by the caller
+      if (auto error = prepare_delivery_tls(&options); !error.empty()) {
+        spdlog::error("sns: {}", error);
+      }
+      tls = options.https_tls;
+      smtp.tls_context = options.smtp.tls_context;
+    }
   }
 
   // Logs a refused endpoint certificate once per subscription (each attempt fails the same way).
@@ -141,7 +156,8 @@ awaitable<Attempt> post(std::shared_ptr<HttpDeliverer::State> state, const Deliv
     tcp.expires_after(kRequestTimeout);
     co_await tcp.async_connect(endpoints, asio::use_awaitable);
     if (!tls) co_return co_await exchange(tcp, d, host_header, target);
-    beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp), state->tls);
+    if (!state->tls) co_return "no TLS context for https endpoints (see the start-up log)";
+    beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp), *state->tls);
     if (auto e = expect_peer(stream.native_handle(), host); !e.empty()) co_return e;
     boost::system::error_code ec;
     co_await stream.async_handshake(asio::ssl::stream_base::client,

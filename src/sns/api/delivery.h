@@ -28,11 +28,15 @@ struct DeliveryOptions {
   std::string https_ca_file;
   // The relay's TLS mode, CA file and credentials (its host and port come from smtp_relay).
   SmtpOptions smtp;
+  // The TLS client context for https endpoints, made by prepare_delivery_tls(); without it the
+  // deliverer makes its own when it starts.
+  std::shared_ptr<boost::asio::ssl::context> https_tls;
 };
 
-// Checks what start() would otherwise only log: that `options.https_ca_file`, if set, loads.
-// Returns false and fills *error when it does not.
-bool check_delivery_options(const DeliveryOptions& options, std::string* error);
+// Makes the TLS contexts deliveries use, once: options->https_tls, and options->smtp's when a
+// relay or its CA file is set (each loads the system's trust store, ~30 ms). "" on success, else
+// why not (a CA file that does not load), which deliveries would otherwise only log.
+std::string prepare_delivery_tls(DeliveryOptions* options);
 
 class HttpDeliverer {
  public:
