@@ -84,6 +84,31 @@ bool fits_integer(const json::value& v, int64_t lo, int64_t hi) {
   return false;
 }
 
+// Whether `v` has the JSON type of `type`, a scalar shape (never for lists, maps and
+// structures, which the walks below take apart).
+bool scalar_fits(ShapeType type, const json::value& v) {
+  switch (type) {
+    case ShapeType::kString:
+      return v.is_string();
+    case ShapeType::kBlob:
+      return v.is_string() && base::base64_valid(v.get_string());
+    case ShapeType::kInteger:
+      return fits_integer(v, std::numeric_limits<int32_t>::min(),
+                          std::numeric_limits<int32_t>::max());
+    case ShapeType::kLong:
+      return fits_integer(v, std::numeric_limits<int64_t>::min(),
+                          std::numeric_limits<int64_t>::max());
+    case ShapeType::kFloat:
+    case ShapeType::kDouble:
+    case ShapeType::kTimestamp:
+      return v.is_number();
+    case ShapeType::kBoolean:
+      return v.is_bool();
+    default:
+      return false;
+  }
+}
+
 // The common case first: one walk over the members the input has, which answers only "valid"
 // or "maybe not". On "maybe not" the two passes below find the error AWS reports first. `nulls`
 // is set if a null member or list item was seen (strip_nulls has work to do).
@@ -92,11 +117,11 @@ bool quick_valid(const MemberRef& ref, const json::value& v, bool& nulls);
 bool quick_valid_structure(const Shape& shape, const json::object& obj, bool& nulls) {
   int required_seen = 0;
   for (const auto& entry : obj) {
-    const MemberRef* m = shape.find_member(entry.key());
     if (entry.value().is_null()) {
       nulls = true;
       continue;
     }
+    const MemberRef* m = shape.find_member(entry.key());
     if (m == nullptr) continue;
     if (!quick_valid(*m, entry.value(), nulls)) return false;
     if (m->required) ++required_seen;
@@ -129,24 +154,9 @@ bool quick_valid(const MemberRef& ref, const json::value& v, bool& nulls) {
         }
       }
       return true;
-    case ShapeType::kString:
-      return v.is_string();
-    case ShapeType::kBlob:
-      return v.is_string() && base::base64_valid(v.get_string());
-    case ShapeType::kInteger:
-      return fits_integer(v, std::numeric_limits<int32_t>::min(),
-                          std::numeric_limits<int32_t>::max());
-    case ShapeType::kLong:
-      return fits_integer(v, std::numeric_limits<int64_t>::min(),
-                          std::numeric_limits<int64_t>::max());
-    case ShapeType::kFloat:
-    case ShapeType::kDouble:
-    case ShapeType::kTimestamp:
-      return v.is_number();
-    case ShapeType::kBoolean:
-      return v.is_bool();
+    default:
+      return scalar_fits(shape.type, v);
   }
-  return false;
 }
 
 // Pass 1: every present value has the JSON type of its shape.
@@ -192,38 +202,9 @@ Result<base::Ok> check_types(const MemberRef& ref, const json::value& v) {
       break;
   }
   if (v.is_array() || v.is_object()) return serialization(unexpected_start(v));
-  switch (shape.type) {
-    case ShapeType::kString:
-      if (v.is_string()) return base::Ok{};
-      break;
-    case ShapeType::kBlob:
-      if (v.is_string()) {
-        if (base::base64_valid(v.get_string())) return base::Ok{};
-        return serialization("Base64 encoded value is invalid");
-      }
-      break;
-    case ShapeType::kInteger:
-      if (fits_integer(v, std::numeric_limits<int32_t>::min(),
-                       std::numeric_limits<int32_t>::max())) {
-        return base::Ok{};
-      }
-      break;
-    case ShapeType::kLong:
-      if (fits_integer(v, std::numeric_limits<int64_t>::min(),
-                       std::numeric_limits<int64_t>::max())) {
-        return base::Ok{};
-      }
-      break;
-    case ShapeType::kFloat:
-    case ShapeType::kDouble:
-    case ShapeType::kTimestamp:
-      if (v.is_number()) return base::Ok{};
-      break;
-    case ShapeType::kBoolean:
-      if (v.is_bool()) return base::Ok{};
-      break;
-    default:
-      break;
+  if (scalar_fits(shape.type, v)) return base::Ok{};
+  if (shape.type == ShapeType::kBlob && v.is_string()) {
+    return serialization("Base64 encoded value is invalid");
   }
   return serialization(cannot_convert(v, shape.type));
 }

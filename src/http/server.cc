@@ -57,24 +57,22 @@ void append_head(const Response& res, std::string& out) {
   out += "\r\n";
 }
 
-// Writes as much of `buffers` as the socket takes now, without blocking, and returns how many
-// bytes that was. ec is set only by a real error; a full send buffer just stops early.
-size_t write_without_blocking(tcp::socket& socket, const std::array<asio::const_buffer, 2>& buffers,
-                              boost::system::error_code& ec) {
+// An answer on the wire: its head and its body, less what was written.
+using AnswerBuffers = beast::buffers_suffix<std::array<asio::const_buffer, 2>>;
+
+// Writes as much of `rest` as the socket takes now, without blocking, consuming it. ec is set
+// only by a real error; a full send buffer just stops early.
+void write_without_blocking(tcp::socket& socket, AnswerBuffers& rest,
+                            boost::system::error_code& ec) {
   if (!socket.non_blocking()) socket.non_blocking(true, ec);  // one ioctl per connection
-  const size_t total = asio::buffer_size(buffers);
-  size_t written = 0;
-  while (!ec && written < total) {
-    auto rest = beast::buffers_suffix<std::array<asio::const_buffer, 2>>(buffers);
-    rest.consume(written);
+  while (!ec && asio::buffer_size(rest) > 0) {
     const size_t n = socket.write_some(rest, ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
       ec = {};
-      break;
+      return;
     }
-    written += n;
+    rest.consume(n);
   }
-  return written;
 }
 
 // A streamed HTTP/1.1 body: one chunk per write.
@@ -293,11 +291,10 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Connection> conn) {
       // Most answers fit in the socket's send buffer: written at once, they skip the async
       // write's timer and trip through the scheduler, which finishes only what remains.
       append_head(res, head);
-      const std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(res.body())};
-      const size_t written = write_without_blocking(stream.socket(), buffers, ec);
-      if (!ec && written < asio::buffer_size(buffers)) {
-        beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(buffers);
-        rest.consume(written);
+      AnswerBuffers rest(
+          std::array<asio::const_buffer, 2>{asio::buffer(head), asio::buffer(res.body())});
+      write_without_blocking(stream.socket(), rest, ec);
+      if (!ec && asio::buffer_size(rest) > 0) {
         stream.expires_after(options_.write_timeout);
         std::tie(ec, n) = co_await asio::async_write(stream, rest, use_tuple);
       }

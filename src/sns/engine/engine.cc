@@ -1698,7 +1698,6 @@ Result<PublishResult> Engine::publish(PublishRequest req, storage::WriteCallback
     if (!s.confirmed) continue;
     if (s.has_filter() && !matched.count(arn)) continue;
     if (s.queue) {  // sqs, the common case first
-      sqs::QueueId queue = *s.queue;
       sqs::SendRequest send;
       send.attribute_md5s_wanted = false;
       if (s.raw()) {
@@ -1714,7 +1713,7 @@ Result<PublishResult> Engine::publish(PublishRequest req, storage::WriteCallback
       } else {
         send.body = body_for(s, sqs_message);
       }
-      if (ends_with(queue.name, ".fifo")) {
+      if (ends_with(s.queue->name, ".fifo")) {
         send.message_group_id = req.message_group_id;
         send.deduplication_id = req.deduplication_id;
       } else if (topic.fifo) {
@@ -1722,7 +1721,7 @@ Result<PublishResult> Engine::publish(PublishRequest req, storage::WriteCallback
       }
       // A queue that does not exist, or refuses the message, loses this delivery, as on AWS
       // (where it would count as a failed delivery).
-      sends.push_back({std::move(queue), {}});
+      sends.push_back({*s.queue, {}});
       sends.back().requests.push_back(std::move(send));
       continue;
     }
@@ -2071,10 +2070,13 @@ void Engine::delivery_failed(uint64_t id, const std::string& reason, bool perman
 
 std::optional<int64_t> Engine::sweep() {
   std::lock_guard sweeping(impl_->sweep_mu);
+  auto next_due = [this]() -> std::optional<int64_t> {
+    int64_t due = impl_->next_sweep_ms.load();
+    if (due == kNothingToSweep) return std::nullopt;
+    return due;
+  };
   int64_t now = impl_->clock.now_ms();
-  if (int64_t due = impl_->next_sweep_ms.load(); now < due) {
-    return due == kNothingToSweep ? std::nullopt : std::optional<int64_t>(due);
-  }
+  if (now < impl_->next_sweep_ms.load()) return next_due();
   // From here on, publishes lower it themselves for the records they add.
   impl_->next_sweep_ms.store(kNothingToSweep);
   int64_t next = kNothingToSweep;
@@ -2093,8 +2095,7 @@ std::optional<int64_t> Engine::sweep() {
     }
   }
   if (next != kNothingToSweep) impl_->schedule_sweep(std::max(next, now + kSweepPeriodMs));
-  int64_t due = impl_->next_sweep_ms.load();
-  return due == kNothingToSweep ? std::nullopt : std::optional<int64_t>(due);
+  return next_due();
 }
 
 void Engine::set_delivery_listener(std::function<void()> wake) {
