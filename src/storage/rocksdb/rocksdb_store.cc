@@ -89,6 +89,7 @@ rocksdb::Options make_options(const RocksOptions& options) {
 }
 
 constexpr const char* kRecordsFamily = "records";
+constexpr const char* kMessagesFamily = "messages";
 
 // Records: values in blob files (key-value separation), no blob garbage collection (trimming
 // is oldest-first by range delete, so whole blob files die together), bigger memtables.
@@ -103,16 +104,24 @@ rocksdb::ColumnFamilyOptions records_options(const rocksdb::Options& base) {
   return o;
 }
 
-// Data directories written before the records family existed hold record keys in the default
-// family: moves them over once, in bounded batches.
-rocksdb::Status migrate_records(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* from,
-                                rocksdb::ColumnFamilyHandle* to,
-                                const std::vector<std::string>& prefixes) {
+// Messages: no compression on any level, so that a flushed file can be moved down unchanged.
+rocksdb::ColumnFamilyOptions messages_options(const rocksdb::Options& base) {
+  rocksdb::ColumnFamilyOptions o(base);
+  o.compression = rocksdb::kNoCompression;
+  o.bottommost_compression = rocksdb::kNoCompression;
+  return o;
+}
+
+// Data directories written before a family existed hold its keys in the default family: moves
+// them over once, in bounded batches.
+rocksdb::Status migrate_keys(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* from,
+                             rocksdb::ColumnFamilyHandle* to,
+                             const std::vector<std::string>& prefixes) {
   for (const auto& prefix : prefixes) {
     std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), from));
     it->Seek(slice(prefix));
     if (!it->Valid() || !has_prefix(view(it->key()), prefix)) continue;
-    spdlog::info("rocksdb: moving '{}' keys to the {} column family", prefix, kRecordsFamily);
+    spdlog::info("rocksdb: moving '{}' keys to the {} column family", prefix, to->GetName());
     rocksdb::WriteBatch batch;
     for (; it->Valid() && has_prefix(view(it->key()), prefix); it->Next()) {
       batch.Put(to, it->key(), it->value());
@@ -151,7 +160,8 @@ std::unique_ptr<RocksStore> RocksStore::open(const RocksOptions& options, std::s
   auto open_db = [&] {
     std::vector<rocksdb::ColumnFamilyDescriptor> families = {
         {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions(db_options)},
-        {kRecordsFamily, records_options(db_options)}};
+        {kRecordsFamily, records_options(db_options)},
+        {kMessagesFamily, messages_options(db_options)}};
     return rocksdb::DB::Open(rocksdb::DBOptions(db_options), options.dir, families, &handles, &db);
   };
   rocksdb::Status s = open_db();
@@ -166,11 +176,12 @@ std::unique_ptr<RocksStore> RocksStore::open(const RocksOptions& options, std::s
     delete db;
     return fail(s.ToString());
   }
-  s = migrate_records(db, handles[0], handles[1], options.record_prefixes);
+  s = migrate_keys(db, handles[0], handles[1], options.record_prefixes);
+  if (s.ok()) s = migrate_keys(db, handles[0], handles[2], options.message_prefixes);
   if (!s.ok()) {
     for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
     delete db;
-    return fail("moving records to their column family: " + s.ToString());
+    return fail("moving keys to their column family: " + s.ToString());
   }
   spdlog::info("rocksdb: opened '{}' ({} sync, crc32c {})", options.dir,
                options.mode == SyncMode::kStrict ? "strict" : "relaxed", crc32c_implementation());
@@ -179,7 +190,11 @@ std::unique_ptr<RocksStore> RocksStore::open(const RocksOptions& options, std::s
 
 RocksStore::RocksStore(RocksOptions options, rocksdb::DB* db,
                        std::vector<rocksdb::ColumnFamilyHandle*> handles)
-    : options_(std::move(options)), db_(db), default_cf_(handles[0]), records_cf_(handles[1]) {
+    : options_(std::move(options)),
+      db_(db),
+      default_cf_(handles[0]),
+      records_cf_(handles[1]),
+      messages_cf_(handles[2]) {
   commit_thread_ = std::thread([this] { commit_loop(); });
   if (options_.mode == SyncMode::kRelaxed) {
     sync_thread_ = std::thread([this] { sync_loop(); });
@@ -518,6 +533,9 @@ void RocksStore::scan(std::string_view prefix,
 void RocksStore::flush_records_for_testing() { db_->Flush(rocksdb::FlushOptions(), records_cf_); }
 
 rocksdb::ColumnFamilyHandle* RocksStore::family(std::string_view key) const {
+  for (const auto& prefix : options_.message_prefixes) {
+    if (has_prefix(key, prefix)) return messages_cf_;
+  }
   for (const auto& prefix : options_.record_prefixes) {
     if (has_prefix(key, prefix)) return records_cf_;
   }
@@ -554,10 +572,11 @@ void RocksStore::close() {
     std::unique_lock lock(readers_mu_);
     readers_cv_.wait(lock, [&] { return readers_.load() == 0; });
   }
-  // Open() handed out both handles; each must be destroyed before the database closes.
+  // Open() handed out these handles; each must be destroyed before the database closes.
+  db_->DestroyColumnFamilyHandle(messages_cf_);
   db_->DestroyColumnFamilyHandle(records_cf_);
   db_->DestroyColumnFamilyHandle(default_cf_);
-  records_cf_ = default_cf_ = nullptr;
+  messages_cf_ = records_cf_ = default_cf_ = nullptr;
   const rocksdb::Status s = db_->Close();
   if (!s.ok()) spdlog::error("rocksdb: close of '{}' failed: {}", options_.dir, s.ToString());
   db_.reset();

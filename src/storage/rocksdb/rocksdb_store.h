@@ -60,6 +60,13 @@ struct RocksOptions {
   // records). Compaction then moves only keys, never the values, and a trimmed range frees
   // whole blob files without rewriting live data. A scan must not span both families.
   std::vector<std::string> record_prefixes = {"kinesis/r/"};
+  // Keys under these prefixes live in a third column family ("messages"), uncompressed: SQS
+  // messages, appended in key order per queue and mostly deleted within a memtable. Alone in
+  // their family, a backlog's flushed files do not overlap what is already on disk, so RocksDB
+  // moves them down the levels instead of rewriting them (a trivial move needs the same
+  // compression on both levels). Among the default family's keys, every flush overlapped the
+  // queue records and was merged into the bottom level again. A scan must not span families.
+  std::vector<std::string> message_prefixes = {"sqs/m/"};
   // Keys written mostly in order within a run (a queue's messages, a shard's record chunks):
   // a key of exactly key_size bytes that starts with `prefix` belongs to the run named by its
   // first run_size bytes. The memtable (RunSkipList, run_memtable.h) keeps an insert position
@@ -147,9 +154,10 @@ class RocksStore final : public Store {
 
   const RocksOptions options_;
   std::unique_ptr<rocksdb::DB> db_;
-  // Both handles are destroyed before db_ closes.
+  // Every handle is destroyed before db_ closes.
   rocksdb::ColumnFamilyHandle* default_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* records_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* messages_cf_ = nullptr;
 
   // Guards the queue, the overlay, the ranges and the flags below.
   std::mutex mu_;

@@ -650,8 +650,9 @@ TEST_F(RocksStoreTest, RecordKeysLiveInBlobFiles) {
   EXPECT_EQ(store->get("sqs/q/other"), "default family");
 }
 
-// A data directory from before the records family: its record keys are moved over at open.
-TEST_F(RocksStoreTest, RecordKeysOfAnOlderLayoutAreMigrated) {
+// A data directory from before the records and messages families: their keys are moved over
+// at open, and the default family keeps only its own.
+TEST_F(RocksStoreTest, KeysOfAnOlderLayoutAreMigratedToTheirFamilies) {
   {
     rocksdb::Options options;
     options.create_if_missing = true;
@@ -660,21 +661,50 @@ TEST_F(RocksStoreTest, RecordKeysOfAnOlderLayoutAreMigrated) {
     std::unique_ptr<rocksdb::DB> db(raw);
     ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "kinesis/r/a", "old record").ok());
     ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "kinesis/s/x", "stream").ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "sqs/m/1p", "old message").ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "sqs/q/x", "queue").ok());
     ASSERT_TRUE(db->Close().ok());
   }
   auto store = open();
   EXPECT_EQ(store->get("kinesis/r/a"), "old record");
   EXPECT_EQ(store->get("kinesis/s/x"), "stream");
+  EXPECT_EQ(store->get("sqs/m/1p"), "old message");
+  EXPECT_EQ(store->get("sqs/q/x"), "queue");
   Pairs records;
   store->scan("kinesis/r/", [&](std::string_view k, std::string_view v) {
     records.emplace_back(std::string(k), std::string(v));
     return true;
   });
   EXPECT_EQ(records, (Pairs{{"kinesis/r/a", "old record"}}));
+  Pairs messages;
+  store->scan("sqs/m/", [&](std::string_view k, std::string_view v) {
+    messages.emplace_back(std::string(k), std::string(v));
+    return true;
+  });
+  EXPECT_EQ(messages, (Pairs{{"sqs/m/1p", "old message"}}));
   // A second open finds nothing left to move and the same data.
   store->close();
   store = open();
   EXPECT_EQ(store->get("kinesis/r/a"), "old record");
+  EXPECT_EQ(store->get("sqs/m/1p"), "old message");
+  store->close();
+
+  // What is left in the default family.
+  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, {}}, {"records", {}}, {"messages", {}}};
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  ASSERT_TRUE(
+      rocksdb::DB::OpenForReadOnly(rocksdb::Options(), dir_, families, &handles, &raw).ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  Pairs in_default;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), handles[0]));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    in_default.emplace_back(it->key().ToString(), it->value().ToString());
+  }
+  it.reset();
+  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+  EXPECT_EQ(in_default, (Pairs{{"kinesis/s/x", "stream"}, {"sqs/q/x", "queue"}}));
 }
 
 }  // namespace
