@@ -1,5 +1,6 @@
 #include "http_client.h"
 
+#include <array>
 #include <boost/url/parse.hpp>
 #include <iostream>
 
@@ -55,7 +56,19 @@ asio::awaitable<bool> Connection::call(Request& req, Response* res, std::string*
     open_ = true;
   }
   stream_.expires_after(timeout);
-  auto [wec, wn] = co_await http::async_write(stream_, req, kNoThrow);
+  // The head is written by hand and sent with the body in one gather write: Beast's serializer
+  // cost more instructions per request than the rest of the client's request path.
+  head_.clear();
+  head_.append(req.method_string()).append(" ").append(req.target()).append(" HTTP/1.1\r\n");
+  for (const auto& field : req.base()) {
+    head_.append(field.name_string()).append(": ").append(field.value()).append("\r\n");
+  }
+  if (req.find(http::field::content_length) == req.end()) {
+    head_.append("Content-Length: ").append(std::to_string(req.body().size())).append("\r\n");
+  }
+  head_.append("\r\n");
+  const std::array<asio::const_buffer, 2> request{asio::buffer(head_), asio::buffer(req.body())};
+  auto [wec, wn] = co_await asio::async_write(stream_, request, kNoThrow);
   if (wec) {
     *error = "write: " + wec.message();
     reset();

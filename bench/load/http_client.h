@@ -49,6 +49,7 @@ class Connection {
   void reset();
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
+  std::string head_;  // the request head being written, reused
   const Endpoint& endpoint_;
   bool open_ = false;
 };
