@@ -1,4 +1,6 @@
 // ferry: configuration, wiring, signals, and nothing else.
+#include <pthread.h>
+
 #include <boost/asio.hpp>
 #include <boost/json.hpp>
 #include <chrono>
@@ -217,7 +219,10 @@ int main(int argc, char** argv) {
                config.durability, ready_ms);
 
   std::vector<std::thread> pool;
-  for (int i = 1; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
+  for (int i = 1; i < threads; ++i) {
+    pool.emplace_back([&io] { io.run(); });
+    pthread_setname_np(pool.back().native_handle(), "ferry-io");  // for top -H and perf
+  }
   io.run();
   for (auto& t : pool) t.join();
 

@@ -1,5 +1,6 @@
 #include "storage/rocksdb/rocksdb_store.h"
 
+#include <pthread.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
@@ -195,9 +196,12 @@ RocksStore::RocksStore(RocksOptions options, rocksdb::DB* db,
       default_cf_(handles[0]),
       records_cf_(handles[1]),
       messages_cf_(handles[2]) {
+  // Named, so that top -H and perf tell them apart from the I/O threads.
   commit_thread_ = std::thread([this] { commit_loop(); });
+  pthread_setname_np(commit_thread_.native_handle(), "ferry-commit");
   if (options_.mode == SyncMode::kRelaxed) {
     sync_thread_ = std::thread([this] { sync_loop(); });
+    pthread_setname_np(sync_thread_.native_handle(), "ferry-wal-sync");
   }
 }
 
