@@ -11,6 +11,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
+#include <boost/unordered/unordered_flat_map.hpp>
 #include <cassert>
 #include <chrono>
 #include <filesystem>
@@ -211,6 +212,14 @@ std::string RocksStore::describe() const { return "rocksdb:" + options_.dir; }
 
 // ---- writes ----------------------------------------------------------------------------------
 
+void RocksStore::overlay_put(const std::string& key, OverlayEntry entry) {
+  // The map's key views the newest write's key: the older write may be freed first.
+  auto [it, inserted] = overlay_.try_emplace(std::string_view(key), entry);
+  if (inserted) return;
+  overlay_.erase(it);
+  overlay_.emplace(std::string_view(key), entry);
+}
+
 void RocksStore::write(WriteBatch batch, Durability durability, WriteCallback done) {
   auto pending = std::make_unique<Pending>(Pending{0, std::move(batch), durability, nullptr});
   {
@@ -222,20 +231,19 @@ void RocksStore::write(WriteBatch batch, Durability durability, WriteCallback do
       for (const WriteBatch::Op& op : pending->batch.ops) {
         switch (op.kind) {
           case OpKind::kPut:
-            overlay_.insert_or_assign(op.key, OverlayEntry{seq, &op.value});
+            overlay_put(op.key, OverlayEntry{seq, &op.value});
             break;
           case OpKind::kDelete:
           case OpKind::kSingleDelete:
-            overlay_.insert_or_assign(op.key, OverlayEntry{seq, nullptr});
+            overlay_put(op.key, OverlayEntry{seq, nullptr});
             break;
           case OpKind::kDeleteRange:
             if (empty_range(op)) break;
-            // Queued writes inside the range are deleted too; the range itself hides the keys
-            // already on disk.
-            for (auto it = overlay_.lower_bound(op.key);
-                 it != overlay_.end() && it->first < op.value; ++it) {
-              it->second = OverlayEntry{seq, nullptr};
-            }
+            // Queued writes inside the range leave the overlay: the range, queued in ranges_,
+            // hides them as it hides the keys already on disk. (Every entry is older than it.)
+            boost::unordered::erase_if(overlay_, [&](const auto& entry) {
+              return op.key <= entry.first && entry.first < op.value;
+            });
             ranges_.push_back(PendingRange{seq, &op.key, &op.value});
             break;
         }
@@ -353,25 +361,13 @@ void RocksStore::retire(const std::vector<std::unique_ptr<Pending>>& group) {
   if (group.empty()) return;
   const uint64_t last = group.back()->seq;
   std::lock_guard lock(mu_);
-  // An entry with a seq after `last` belongs to a write still in the queue: it stays.
+  // Every entry was made by a put or delete: its own op removes it here, unless a write still
+  // in the queue (a seq after `last`) replaced it. A range made none (see write()).
   for (const auto& pending : group) {
     for (const WriteBatch::Op& op : pending->batch.ops) {
-      switch (op.kind) {
-        case OpKind::kPut:
-        case OpKind::kDelete:
-        case OpKind::kSingleDelete: {
-          auto it = overlay_.find(op.key);
-          if (it != overlay_.end() && it->second.seq <= last) overlay_.erase(it);
-          break;
-        }
-        case OpKind::kDeleteRange:
-          if (empty_range(op)) break;
-          for (auto it = overlay_.lower_bound(op.key);
-               it != overlay_.end() && it->first < op.value;) {
-            it = it->second.seq <= last ? overlay_.erase(it) : std::next(it);
-          }
-          break;
-      }
+      if (op.kind == OpKind::kDeleteRange) continue;
+      auto it = overlay_.find(std::string_view(op.key));
+      if (it != overlay_.end() && it->second.seq <= last) overlay_.erase(it);
     }
   }
   while (!ranges_.empty() && ranges_.front().seq <= last) ranges_.pop_front();
@@ -496,10 +492,10 @@ void RocksStore::scan(std::string_view prefix,
   std::unique_ptr<rocksdb::Iterator> it;
   {
     std::lock_guard lock(mu_);
-    for (auto o = overlay_.lower_bound(prefix); o != overlay_.end() && has_prefix(o->first, prefix);
-         ++o) {
-      overlay.push_back({o->first, o->second.value ? std::optional<std::string>(*o->second.value)
-                                                   : std::nullopt});
+    for (const auto& [key, entry] : overlay_) {
+      if (!has_prefix(key, prefix)) continue;
+      overlay.push_back({std::string(key),
+                         entry.value ? std::optional<std::string>(*entry.value) : std::nullopt});
     }
     for (const PendingRange& range : ranges_) {
       if (*range.end > prefix && (!end || *range.begin < *end)) {
@@ -508,6 +504,8 @@ void RocksStore::scan(std::string_view prefix,
     }
     it.reset(db_->NewIterator(read_options, family(prefix)));
   }
+  std::sort(overlay.begin(), overlay.end(),
+            [](const Entry& a, const Entry& b) { return a.key < b.key; });
 
   // The end of a queued delete_range hiding `key`, if any.
   auto hidden_until = [&](std::string_view key) -> std::optional<std::string_view> {

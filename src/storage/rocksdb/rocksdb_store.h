@@ -20,11 +20,11 @@
 // - close() (also run by the destructor) drains and syncs the queue, joins the threads and closes
 //   the database. Reads made after close() find nothing.
 #include <atomic>
+#include <boost/unordered/unordered_flat_map.hpp>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -144,6 +144,8 @@ class RocksStore final : public Store {
   void sync_loop();
   // Writes one group to RocksDB; returns whether it succeeded.
   bool apply(const std::vector<std::unique_ptr<Pending>>& group);
+  // Makes `entry` the overlay's entry for `key` (a key inside the entry's write). Under mu_.
+  void overlay_put(const std::string& key, OverlayEntry entry);
   // Drops the overlay entries and ranges of an applied group, unless a newer write replaced them.
   void retire(const std::vector<std::unique_ptr<Pending>>& group);
   bool sync_wal();
@@ -163,7 +165,9 @@ class RocksStore final : public Store {
   std::mutex mu_;
   std::condition_variable commit_cv_;
   std::deque<std::unique_ptr<Pending>> queue_;
-  std::map<std::string, OverlayEntry, std::less<>> overlay_;
+  // By key, viewing the key inside the newest queued write to it. Unordered: a scan (rare: at
+  // start-up and in tests) sorts the few entries under its prefix.
+  boost::unordered_flat_map<std::string_view, OverlayEntry, std::hash<std::string_view>> overlay_;
   std::deque<PendingRange> ranges_;  // in seq order
   uint64_t next_seq_ = 1;
   bool closed_ = false;    // write() refuses

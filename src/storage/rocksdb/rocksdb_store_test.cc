@@ -165,7 +165,9 @@ TEST_F(RocksStoreTest, ReadsSeeQueuedWritesBeforeTheyCommit) {
   WriteBatch b1;
   b1.put("new", "N");
   b1.del("disk/a");
+  b1.put("disk/queued", "Q");  // queued, then hidden by the range below
   store->write(std::move(b1), Durability::kSync, count);
+  EXPECT_EQ(store->get("disk/queued"), "Q");
   EXPECT_EQ(store->get("new"), "N");
   EXPECT_EQ(store->get("disk/a"), std::nullopt);
   EXPECT_EQ(store->get("disk/b"), "B");
@@ -175,6 +177,7 @@ TEST_F(RocksStoreTest, ReadsSeeQueuedWritesBeforeTheyCommit) {
   store->write(std::move(b2), Durability::kLazy, count);
   EXPECT_EQ(store->get("disk/b"), std::nullopt);
   EXPECT_EQ(store->get("disk/c"), std::nullopt);
+  EXPECT_EQ(store->get("disk/queued"), std::nullopt);
   EXPECT_EQ(store->get("new"), "N");
 
   WriteBatch b3;
@@ -195,6 +198,7 @@ TEST_F(RocksStoreTest, ReadsSeeQueuedWritesBeforeTheyCommit) {
   EXPECT_EQ(store->get("disk/a"), std::nullopt);
   EXPECT_EQ(store->get("disk/b"), std::nullopt);
   EXPECT_EQ(store->get("disk/c"), "C2");
+  EXPECT_EQ(store->get("disk/queued"), std::nullopt);
   EXPECT_EQ(store->get("new"), "N2");
   EXPECT_EQ(scan_all(*store, "disk/"), (Pairs{{"disk/c", "C2"}}));
 }
