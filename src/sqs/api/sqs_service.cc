@@ -574,6 +574,8 @@ awaitable<ActionResult> SqsService::send_message_batch(AwsRequest& r) {
   json::array failed;
   std::vector<SendRequest> requests;
   std::vector<std::string> ids;
+  requests.reserve((*entries)->size());
+  ids.reserve((*entries)->size());
   size_t total = 0;
   for (const auto& e : **entries) {
     const auto& entry = e.as_object();
