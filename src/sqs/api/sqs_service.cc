@@ -1,5 +1,7 @@
 #include "sqs/api/sqs_service.h"
 
+#include <algorithm>
+#include <array>
 #include <boost/asio.hpp>
 #include <optional>
 
@@ -215,19 +217,25 @@ base::Result<const json::array*, AwsError> batch_entries(const json::object& inp
                                std::to_string(entries->size()) + ".",
                            "AWS.SimpleQueueService.TooManyEntriesInBatchRequest"));
   }
-  std::set<std::string> seen;
+  // At most kMaxBatchEntries ids: a linear search beats a set.
+  std::array<std::string_view, kMaxBatchEntries> seen;
+  size_t seen_count = 0;
   for (const auto& e : *entries) {
-    std::string id = e.is_object() ? get_string(e.as_object(), "Id") : std::string();
+    const json::value* id_value = e.is_object() ? member(e.as_object(), "Id") : nullptr;
+    const std::string_view id = id_value != nullptr && id_value->is_string()
+                                    ? std::string_view(id_value->get_string())
+                                    : std::string_view();
     if (!valid_batch_id(id)) {
       return fail(make_error("InvalidBatchEntryId",
                              "A batch entry id can only contain alphanumeric characters, "
                              "hyphens and underscores. It can be at most 80 letters long.",
                              "AWS.SimpleQueueService.InvalidBatchEntryId"));
     }
-    if (!seen.insert(id).second) {
-      return fail(make_error("BatchEntryIdsNotDistinct", "Id " + id + " repeated.",
+    if (std::find(seen.begin(), seen.begin() + seen_count, id) != seen.begin() + seen_count) {
+      return fail(make_error("BatchEntryIdsNotDistinct", "Id " + std::string(id) + " repeated.",
                              "AWS.SimpleQueueService.BatchEntryIdsNotDistinct"));
     }
+    seen[seen_count++] = id;
   }
   return entries;
 }
