@@ -15,7 +15,18 @@ uint32_t MessageMeta::to_offset(int64_t ms) const {
 }
 
 MessageMeta* MessageIndex::find(uint64_t seq) {
-  auto it = std::lower_bound(messages_.begin(), messages_.end(), seq,
+  if (messages_.empty() || seq < messages_.front().seq) return nullptr;
+  // Sequence numbers rise by at least one per message, so the message is no further than
+  // seq - first from the front; while nothing else used the counter in between (one busy
+  // queue), exactly there.
+  const uint64_t bound = seq - messages_.front().seq;
+  if (bound < messages_.size() && messages_[bound].seq == seq) {
+    MessageMeta& m = messages_[bound];
+    return m.status == MessageStatus::kDead ? nullptr : &m;
+  }
+  auto end = bound < messages_.size() ? messages_.begin() + static_cast<ptrdiff_t>(bound)
+                                      : messages_.end();
+  auto it = std::lower_bound(messages_.begin(), end, seq,
                              [](const MessageMeta& m, uint64_t s) { return m.seq < s; });
   if (it == messages_.end() || it->seq != seq || it->status == MessageStatus::kDead) {
     return nullptr;
