@@ -8,6 +8,7 @@
 #include <rocksdb/options.h>
 #include <rocksdb/sst_file_manager.h>
 #include <rocksdb/table.h>
+#include <rocksdb/transaction_log.h>
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
@@ -84,7 +85,7 @@ rocksdb::Options make_options(const RocksOptions& options) {
   // default family takes few writes (queue records) and would rarely fill its memtable, so the
   // WAL behind a backlog of messages was kept whole: a 1 GiB backlog left 1.1 GiB of WAL, all
   // read again at restart. Past this total, RocksDB flushes the families that hold the oldest.
-  o.max_total_wal_size = uint64_t{256} << 20;
+  o.max_total_wal_size = options.max_wal_bytes;
   o.keep_log_file_num = 5;  // RocksDB's own info LOG files
   o.max_log_file_size = 16 << 20;
 
@@ -540,6 +541,14 @@ void RocksStore::scan(std::string_view prefix,
     it->Next();
   }
   if (!it->status().ok()) spdlog::error("rocksdb: scan failed: {}", it->status().ToString());
+}
+
+uint64_t RocksStore::wal_bytes_for_testing() {
+  rocksdb::VectorLogPtr files;
+  if (!db_->GetSortedWalFiles(files).ok()) return 0;
+  uint64_t bytes = 0;
+  for (const auto& file : files) bytes += file->SizeFileBytes();
+  return bytes;
 }
 
 void RocksStore::flush_records_for_testing() { db_->Flush(rocksdb::FlushOptions(), records_cf_); }

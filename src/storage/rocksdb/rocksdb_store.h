@@ -55,6 +55,9 @@ struct RocksOptions {
   SyncMode mode = SyncMode::kStrict;
   int relaxed_sync_interval_ms = 100;
   size_t block_cache_bytes = 64 << 20;
+  // The WAL's total size past which RocksDB flushes the families holding its oldest file. Without
+  // it, a family with few writes (the default one: queue records) keeps every WAL file alive.
+  uint64_t max_wal_bytes = uint64_t{256} << 20;
   // Keys under these prefixes live in a second column family ("records") whose values go to
   // RocksDB blob files: append-mostly data with a long life and trimmed oldest-first (Kinesis
   // records). Compaction then moves only keys, never the values, and a trimmed range frees
@@ -109,6 +112,8 @@ class RocksStore final : public Store {
   // Test hooks: while paused, the commit thread leaves queued batches in the queue (close()
   // still drains them). Lets tests observe writes that are queued but not yet applied.
   void pause_commits_for_testing();
+  // Total size of the WAL files RocksDB still needs.
+  uint64_t wal_bytes_for_testing();
   // Flushes the records family's memtable (to its SST and blob files).
   void flush_records_for_testing();
   void resume_commits_for_testing();

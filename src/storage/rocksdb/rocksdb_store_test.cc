@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -652,6 +653,34 @@ TEST_F(RocksStoreTest, RecordKeysLiveInBlobFiles) {
   EXPECT_EQ(records.front().first, "kinesis/r/000500");
   EXPECT_EQ(records.back().second, value + "999");
   EXPECT_EQ(store->get("sqs/q/other"), "default family");
+}
+
+// The default family's few writes (queue records) must not keep the WAL behind a backlog of
+// messages alive: past max_wal_bytes RocksDB flushes the families holding the oldest WAL file.
+TEST_F(RocksStoreTest, QueueRecordsDoNotKeepTheWalOfMessagesAlive) {
+  RocksOptions options;
+  options.dir = dir_;
+  options.max_wal_bytes = 1 << 20;
+  std::string error;
+  auto store = RocksStore::open(options, &error);
+  ASSERT_NE(store, nullptr) << error;
+  ASSERT_TRUE(put(*store, "sqs/q/000000000000/queue", "record"));
+  const std::string body(64 << 10, 'm');
+  for (int i = 0; i < 128; ++i) {  // 8 MiB of messages, far below a memtable's size
+    WriteBatch batch;
+    batch.put("sqs/m/" + std::to_string(100000 + i), body);
+    ASSERT_TRUE(write_and_wait(*store, std::move(batch)));
+  }
+  // The flush runs in the background; the old WAL files go when it ends. Without the cap all
+  // 8 MiB stay.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (store->wal_bytes_for_testing() >= (4u << 20) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_LT(store->wal_bytes_for_testing(), 4u << 20);
+  EXPECT_EQ(store->get("sqs/q/000000000000/queue"), "record");
+  EXPECT_EQ(store->get("sqs/m/100127"), body);
 }
 
 // A data directory from before the records and messages families: their keys are moved over
