@@ -161,6 +161,20 @@ Response make_response(const Request& req, bhttp::status status, std::string con
   return res;
 }
 
+namespace {
+
+// Answers a request that will not be served; the caller then closes the connection.
+asio::awaitable<void> refuse(beast::tcp_stream& stream, unsigned version, bhttp::status status,
+                             std::string text) {
+  Request request;
+  request.version(version);
+  auto res = make_response(request, status, "text/plain", std::move(text));
+  res.keep_alive(false);
+  co_await bhttp::async_write(stream, res, use_tuple);
+}
+
+}  // namespace
+
 Server::Server(asio::io_context& io, ServerOptions options, Handler handler)
     : io_(io), options_(std::move(options)), handler_(std::move(handler)), acceptor_(io) {}
 
@@ -269,13 +283,7 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Connection> conn) {
                  ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
         status = bhttp::status::bad_request;
       }
-      if (status) {
-        Request dummy;
-        dummy.version(11);
-        auto res = make_response(dummy, *status, "text/plain", "malformed HTTP request\n");
-        res.keep_alive(false);
-        co_await bhttp::async_write(stream, res, use_tuple);
-      }
+      if (status) co_await refuse(stream, 11, *status, "malformed HTTP request\n");
       break;
     }
     conn->busy = true;
@@ -296,12 +304,8 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Connection> conn) {
     }
     if (ec) {
       if (ec == bhttp::error::body_limit) {
-        Request dummy;
-        dummy.version(parser.get().version());
-        auto res = make_response(dummy, bhttp::status::payload_too_large, "text/plain",
-                                 "request body too large\n");
-        res.keep_alive(false);
-        co_await bhttp::async_write(stream, res, use_tuple);
+        co_await refuse(stream, parser.get().version(), bhttp::status::payload_too_large,
+                        "request body too large\n");
       }
       break;
     }

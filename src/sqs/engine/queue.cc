@@ -28,7 +28,7 @@ MessageMeta* MessageIndex::find(uint64_t seq) {
                                       : messages_.end();
   auto it = std::lower_bound(messages_.begin(), end, seq,
                              [](const MessageMeta& m, uint64_t s) { return m.seq < s; });
-  if (it == messages_.end() || it->seq != seq || it->status == MessageStatus::kDead) {
+  if (it == end || it->seq != seq || it->status == MessageStatus::kDead) {
     return nullptr;
   }
   return &*it;
