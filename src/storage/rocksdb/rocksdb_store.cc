@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
@@ -23,6 +24,7 @@
 
 #include "base/log.h"
 #include "storage/rocksdb/crc32c.h"
+#include "storage/rocksdb/prewritten_wal.h"
 #include "storage/rocksdb/run_memtable.h"
 
 namespace ferry::storage {
@@ -163,6 +165,13 @@ std::unique_ptr<RocksStore> RocksStore::open(const RocksOptions& options, std::s
 
   rocksdb::Options db_options = make_options(options);
   db_options.create_missing_column_families = true;
+  Environment environment;
+  if (options.wal_prewrite_bytes > 0) {
+    environment.fs = std::make_shared<PrewrittenWalFileSystem>(
+        rocksdb::FileSystem::Default(), options.dir, options.wal_prewrite_bytes);
+    environment.env = rocksdb::NewCompositeEnv(environment.fs);
+    db_options.env = environment.env.get();
+  }
   rocksdb::DB* db = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   auto open_db = [&] {
@@ -193,12 +202,18 @@ std::unique_ptr<RocksStore> RocksStore::open(const RocksOptions& options, std::s
   }
   spdlog::info("rocksdb: opened '{}' ({} sync, crc32c {})", options.dir,
                options.mode == SyncMode::kStrict ? "strict" : "relaxed", crc32c_implementation());
-  return std::unique_ptr<RocksStore>(new RocksStore(options, db, std::move(handles)));
+  return std::unique_ptr<RocksStore>(
+      new RocksStore(options, std::move(environment), db, std::move(handles)));
 }
 
-RocksStore::RocksStore(RocksOptions options, rocksdb::DB* db,
+RocksStore::Environment::Environment() = default;
+RocksStore::Environment::Environment(Environment&&) noexcept = default;
+RocksStore::Environment::~Environment() = default;
+
+RocksStore::RocksStore(RocksOptions options, Environment environment, rocksdb::DB* db,
                        std::vector<rocksdb::ColumnFamilyHandle*> handles)
     : options_(std::move(options)),
+      environment_(std::move(environment)),
       db_(db),
       default_cf_(handles[0]),
       records_cf_(handles[1]),
@@ -549,6 +564,10 @@ uint64_t RocksStore::wal_bytes_for_testing() {
   uint64_t bytes = 0;
   for (const auto& file : files) bytes += file->SizeFileBytes();
   return bytes;
+}
+
+uint64_t RocksStore::prewritten_wal_files_for_testing() const {
+  return environment_.fs ? environment_.fs->prewritten_files() : 0;
 }
 
 void RocksStore::flush_records_for_testing() { db_->Flush(rocksdb::FlushOptions(), records_cf_); }

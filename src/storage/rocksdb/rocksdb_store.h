@@ -37,9 +37,12 @@
 namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
+class Env;
 }  // namespace rocksdb
 
 namespace ferry::storage {
+
+class PrewrittenWalFileSystem;
 
 enum class SyncMode {
   // kSync writes call back after their batch is fsynced.
@@ -58,6 +61,11 @@ struct RocksOptions {
   // The WAL's total size past which RocksDB flushes the families holding its oldest file. Without
   // it, a family with few writes (the default one: queue records) keeps every WAL file alive.
   uint64_t max_wal_bytes = uint64_t{256} << 20;
+  // Each WAL file is handed to RocksDB already written with zeros up to this size, so that a
+  // synced write overwrites and does not append (see prewritten_wal.h). 0 appends as RocksDB
+  // does by default. A memtable switch starts a new WAL file: SQS's 32 MiB memtables leave WAL
+  // files of about 32 MiB; what goes past the zeros is appended.
+  uint64_t wal_prewrite_bytes = uint64_t{36} << 20;
   // Keys under these prefixes live in a second column family ("records") whose values go to
   // RocksDB blob files: append-mostly data with a long life and trimmed oldest-first (Kinesis
   // records). Compaction then moves only keys, never the values, and a trimmed range frees
@@ -114,6 +122,8 @@ class RocksStore final : public Store {
   void pause_commits_for_testing();
   // Total size of the WAL files RocksDB still needs.
   uint64_t wal_bytes_for_testing();
+  // WAL files RocksDB was given already written (0 with wal_prewrite_bytes = 0).
+  uint64_t prewritten_wal_files_for_testing() const;
   // Flushes the records family's memtable (to its SST and blob files).
   void flush_records_for_testing();
   void resume_commits_for_testing();
@@ -140,7 +150,16 @@ class RocksStore final : public Store {
     const std::string* end;
   };
 
-  RocksStore(RocksOptions options, rocksdb::DB* db,
+  // The environment (file system) the database was opened with, null for RocksDB's default.
+  struct Environment {
+    std::shared_ptr<PrewrittenWalFileSystem> fs;
+    std::unique_ptr<rocksdb::Env> env;
+    Environment();
+    Environment(Environment&&) noexcept;
+    ~Environment();
+  };
+
+  RocksStore(RocksOptions options, Environment environment, rocksdb::DB* db,
              std::vector<rocksdb::ColumnFamilyHandle*> handles);
   // The column family a key (or a scan's prefix) belongs to.
   rocksdb::ColumnFamilyHandle* family(std::string_view key) const;
@@ -160,6 +179,7 @@ class RocksStore final : public Store {
   void leave_read();
 
   const RocksOptions options_;
+  Environment environment_;  // outlives db_
   std::unique_ptr<rocksdb::DB> db_;
   // Every handle is destroyed before db_ closes.
   rocksdb::ColumnFamilyHandle* default_cf_ = nullptr;
