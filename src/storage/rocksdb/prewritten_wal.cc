@@ -74,6 +74,11 @@ PrewrittenWalFileSystem::~PrewrittenWalFileSystem() {
   thread_.join();
 }
 
+uint64_t PrewrittenWalFileSystem::wal_files() const {
+  std::lock_guard lock(mu_);
+  return wal_files_;
+}
+
 uint64_t PrewrittenWalFileSystem::prewritten_files() const {
   std::lock_guard lock(mu_);
   return prewritten_files_;
@@ -97,6 +102,7 @@ rocksdb::IOStatus PrewrittenWalFileSystem::NewWritableFile(
     std::lock_guard lock(mu_);
     take_spare = spare_ready_;
     spare_ready_ = false;
+    ++wal_files_;
   }
   std::unique_ptr<rocksdb::FSWritableFile> file;
   rocksdb::IOStatus s;

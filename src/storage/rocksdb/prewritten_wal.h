@@ -43,7 +43,8 @@ class PrewrittenWalFileSystem final : public rocksdb::FileSystemWrapper {
                                     std::unique_ptr<rocksdb::FSWritableFile>* result,
                                     rocksdb::IODebugContext* dbg) override;
 
-  // WAL files that were created from a spare.
+  // WAL files created, and how many of them from a spare.
+  uint64_t wal_files() const;
   uint64_t prewritten_files() const;
 
  private:
@@ -63,6 +64,7 @@ class PrewrittenWalFileSystem final : public rocksdb::FileSystemWrapper {
   bool spare_ready_ = false;
   bool spare_wanted_ = false;
   bool stop_ = false;
+  uint64_t wal_files_ = 0;
   uint64_t prewritten_files_ = 0;
   std::thread thread_;
 };

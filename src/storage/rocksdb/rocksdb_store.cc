@@ -621,7 +621,12 @@ void RocksStore::close() {
   if (!s.ok()) spdlog::error("rocksdb: close of '{}' failed: {}", options_.dir, s.ToString());
   db_.reset();
   db_closed_ = true;
-  spdlog::info("rocksdb: closed '{}'", options_.dir);
+  if (environment_.fs) {
+    spdlog::info("rocksdb: closed '{}' ({} of {} WAL files prewritten)", options_.dir,
+                 environment_.fs->prewritten_files(), environment_.fs->wal_files());
+  } else {
+    spdlog::info("rocksdb: closed '{}'", options_.dir);
+  }
 }
 
 }  // namespace ferry::storage
