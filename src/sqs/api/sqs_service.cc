@@ -249,23 +249,46 @@ json::object batch_failure(const std::string& id, const AwsError& e) {
   return f;
 }
 
-// The answer of a batch whose entries succeed or fail one by one: `apply` runs per entry.
+// The answer of a batch whose entries succeed or fail one by one: `apply` runs per entry. For
+// the JSON protocol the answer is written as text into r.json_body (a DeleteMessageBatch's
+// answer built as a DOM cost ~900 instructions per entry); the Query protocol gets the DOM.
 template <class Apply>
-json::object batch_outcome(const json::array& entries, Apply&& apply) {
-  json::array successful, failed;
+json::object batch_outcome(AwsRequest& r, const json::array& entries, Apply&& apply) {
+  json::array failed;
+  std::vector<std::string_view> successful;
+  successful.reserve(entries.size());
   for (const auto& e : entries) {
     const auto& entry = e.as_object();
-    std::string entry_id = get_string(entry, "Id");
+    const json::value* id = member(entry, "Id");
+    const std::string_view entry_id =
+        id != nullptr && id->is_string() ? std::string_view(id->get_string()) : std::string_view();
     if (auto result = apply(entry); result) {
-      json::object s;
-      s["Id"] = std::move(entry_id);
-      successful.push_back(std::move(s));
+      successful.push_back(entry_id);
     } else {
-      failed.push_back(batch_failure(entry_id, to_aws(result.error())));
+      failed.push_back(batch_failure(std::string(entry_id), to_aws(result.error())));
     }
   }
+  if (r.protocol != aws::Protocol::kQuery) {
+    std::string body = "{\"Successful\":[";
+    for (size_t i = 0; i < successful.size(); ++i) {
+      body += i == 0 ? "{\"Id\":" : ",{\"Id\":";
+      base::append_json_string(body, successful[i]);
+      body += '}';
+    }
+    body += "],\"Failed\":";
+    body += json::serialize(failed);
+    body += '}';
+    r.json_body = std::move(body);
+    return json::object();
+  }
+  json::array ok;
+  for (const std::string_view entry_id : successful) {
+    json::object s;
+    s["Id"] = entry_id;
+    ok.push_back(std::move(s));
+  }
   json::object out;
-  out["Successful"] = std::move(successful);
+  out["Successful"] = std::move(ok);
   out["Failed"] = std::move(failed);
   return out;
 }
@@ -769,7 +792,7 @@ awaitable<ActionResult> SqsService::delete_message_batch(AwsRequest& r) {
   for (const auto& e : **entries) handles.push_back(get_string(e.as_object(), "ReceiptHandle"));
   auto results = engine_.delete_messages(*id, handles);
   size_t next = 0;
-  co_return batch_outcome(**entries, [&](const json::object&) { return results[next++]; });
+  co_return batch_outcome(r, **entries, [&](const json::object&) { return results[next++]; });
 }
 
 awaitable<ActionResult> SqsService::change_message_visibility(AwsRequest& r) {
@@ -794,7 +817,7 @@ awaitable<ActionResult> SqsService::change_message_visibility_batch(AwsRequest& 
   }
   auto entries = batch_entries(r.input, "ChangeMessageVisibilityBatchRequestEntry");
   if (!entries) co_return fail(entries.error());
-  co_return batch_outcome(**entries, [&](const json::object& entry) {
+  co_return batch_outcome(r, **entries, [&](const json::object& entry) {
     return engine_.change_message_visibility(*id, get_string(entry, "ReceiptHandle"),
                                              get_int32(entry, "VisibilityTimeout").value_or(0));
   });

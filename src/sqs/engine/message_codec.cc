@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cassert>
 #include <cstring>
 
@@ -130,9 +131,16 @@ std::array<uint8_t, 16> handle_mac(std::string_view body, std::string_view secre
 
 }  // namespace
 
+namespace {
+void store_u64_be(char* out, uint64_t v) {
+  if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap64(v);
+  std::memcpy(out, &v, sizeof v);
+}
+}  // namespace
+
 void put_u64_be(std::string& out, uint64_t v) {
   char bytes[8];
-  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>(v >> (8 * (7 - i)));
+  store_u64_be(bytes, v);
   out.append(bytes, sizeof bytes);
 }
 
@@ -156,14 +164,16 @@ std::string message_prefix(uint64_t incarnation) {
 }
 
 namespace {
-// Allocated once at its full size: the key is longer than a short string's inline buffer.
+// Allocated once at its full size (longer than a short string's inline buffer) and written in
+// place: two or three keys per message, built by appends they cost ~300 instructions each.
 std::string message_key(uint64_t incarnation, uint64_t seq, char kind) {
-  std::string k;
-  k.reserve(kMessagePrefix.size() + 17);
-  k.append(kMessagePrefix);
-  put_u64_be(k, incarnation);
-  put_u64_be(k, seq);
-  k.push_back(kind);
+  std::string k(kMessagePrefix.size() + 17, '\0');
+  char* out = k.data();
+  std::memcpy(out, kMessagePrefix.data(), kMessagePrefix.size());
+  out += kMessagePrefix.size();
+  store_u64_be(out, incarnation);
+  store_u64_be(out + 8, seq);
+  out[16] = kind;
   return k;
 }
 }  // namespace
