@@ -148,7 +148,9 @@ void PrewrittenWalFileSystem::spare_loop() {
 
 bool PrewrittenWalFileSystem::write_spare() {
   // Written through the page cache, so that RocksDB's partial-page writes into it find the pages
-  // there and need no read from the device.
+  // there and need no read from the device. Each chunk goes to the device and is waited for
+  // before the next is written: one fdatasync of the whole file queued tens of MiB ahead of the
+  // WAL's own syncs, which then waited 20-40 ms behind it.
   const std::string tmp = spare_path_ + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
@@ -156,7 +158,7 @@ bool PrewrittenWalFileSystem::write_spare() {
                  std::strerror(errno));
     return false;
   }
-  static const std::vector<char> zeros(1 << 20, 0);
+  static const std::vector<char> zeros(256 << 10, 0);
   uint64_t written = 0;
   bool ok = true;
   while (ok && written < file_bytes_) {
@@ -165,8 +167,13 @@ bool PrewrittenWalFileSystem::write_spare() {
     const ssize_t n = ::write(fd, zeros.data(), chunk);
     if (n < 0 && errno == EINTR) continue;
     ok = n > 0;
-    if (ok) written += static_cast<uint64_t>(n);
+    if (!ok) break;
+    ok = ::sync_file_range(
+             fd, static_cast<off_t>(written), n,
+             SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER) == 0;
+    written += static_cast<uint64_t>(n);
   }
+  // The data is on the device; this writes the file's block map and size.
   ok = ok && ::fdatasync(fd) == 0;
   const int error = errno;
   ::close(fd);
