@@ -249,6 +249,18 @@ json::object batch_failure(const std::string& id, const AwsError& e) {
   return f;
 }
 
+// A batch's JSON answer, written as text: `append_successful(body)` appends the Successful
+// entries, comma-separated.
+template <class AppendSuccessful>
+std::string batch_answer_json(AppendSuccessful&& append_successful, const json::array& failed) {
+  std::string body = "{\"Successful\":[";
+  append_successful(body);
+  body += "],\"Failed\":";
+  body += json::serialize(failed);
+  body += '}';
+  return body;
+}
+
 // The answer of a batch whose entries succeed or fail one by one: `apply` runs per entry. For
 // the JSON protocol the answer is written as text into r.json_body (a DeleteMessageBatch's
 // answer built as a DOM cost ~900 instructions per entry); the Query protocol gets the DOM.
@@ -269,16 +281,15 @@ json::object batch_outcome(AwsRequest& r, const json::array& entries, Apply&& ap
     }
   }
   if (r.protocol != aws::Protocol::kQuery) {
-    std::string body = "{\"Successful\":[";
-    for (size_t i = 0; i < successful.size(); ++i) {
-      body += i == 0 ? "{\"Id\":" : ",{\"Id\":";
-      base::append_json_string(body, successful[i]);
-      body += '}';
-    }
-    body += "],\"Failed\":";
-    body += json::serialize(failed);
-    body += '}';
-    r.json_body = std::move(body);
+    r.json_body = batch_answer_json(
+        [&](std::string& body) {
+          for (size_t i = 0; i < successful.size(); ++i) {
+            body += i == 0 ? "{\"Id\":" : ",{\"Id\":";
+            base::append_json_string(body, successful[i]);
+            body += '}';
+          }
+        },
+        failed);
     return json::object();
   }
   json::array ok;
@@ -639,18 +650,17 @@ awaitable<ActionResult> SqsService::send_message_batch(AwsRequest& r) {
   }
   if (r.protocol != aws::Protocol::kQuery) {
     // JSON: written directly, as ReceiveMessage's answer is.
-    std::string body = "{\"Successful\":[";
-    bool first = true;
-    for (size_t i = 0; i < results.size(); ++i) {
-      if (!results[i].ok()) continue;
-      if (!first) body += ',';
-      first = false;
-      append_send_result_json(body, ids[i], results[i].value());
-    }
-    body += "],\"Failed\":";
-    body += json::serialize(failed);
-    body += '}';
-    r.json_body = std::move(body);
+    r.json_body = batch_answer_json(
+        [&](std::string& body) {
+          bool first = true;
+          for (size_t i = 0; i < results.size(); ++i) {
+            if (!results[i].ok()) continue;
+            if (!first) body += ',';
+            first = false;
+            append_send_result_json(body, ids[i], results[i].value());
+          }
+        },
+        failed);
     co_return json::object();
   }
   json::array successful;
