@@ -161,6 +161,7 @@ bool PrewrittenWalFileSystem::write_spare() {
   static const std::vector<char> zeros(256 << 10, 0);
   uint64_t written = 0;
   bool ok = true;
+  bool pace = true;
   while (ok && written < file_bytes_) {
     const size_t chunk =
         static_cast<size_t>(std::min<uint64_t>(zeros.size(), file_bytes_ - written));
@@ -168,9 +169,13 @@ bool PrewrittenWalFileSystem::write_spare() {
     if (n < 0 && errno == EINTR) continue;
     ok = n > 0;
     if (!ok) break;
-    ok = ::sync_file_range(
-             fd, static_cast<off_t>(written), n,
-             SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER) == 0;
+    // A file system without sync_file_range (EINVAL, ENOSYS, ESPIPE) gets one fdatasync below.
+    if (pace && ::sync_file_range(fd, static_cast<off_t>(written), n,
+                                  SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                      SYNC_FILE_RANGE_WAIT_AFTER) != 0) {
+      pace = false;
+      ok = errno == EINVAL || errno == ENOSYS || errno == ESPIPE;
+    }
     written += static_cast<uint64_t>(n);
   }
   // The data is on the device; this writes the file's block map and size.
