@@ -139,7 +139,7 @@ void PrewrittenWalFileSystem::spare_loop() {
     if (stop_) return;
     spare_wanted_ = false;
     lock.unlock();
-    // On failure the next WAL is appended to as usual, and asks again once half used.
+    // On failure the next WAL is appended to as usual, and asks again once in use.
     const bool ok = write_spare();
     lock.lock();
     spare_ready_ = ok;
