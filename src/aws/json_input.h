@@ -24,9 +24,14 @@ inline bool has(const boost::json::object& o, std::string_view key) {
   return member(o, key) != nullptr;
 }
 
-inline std::string get_string(const boost::json::object& o, std::string_view key) {
+// A view of the string member inside the document (valid while it lives), empty if absent.
+inline std::string_view get_string_view(const boost::json::object& o, std::string_view key) {
   const boost::json::value* v = member(o, key);
-  return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
+  return v != nullptr && v->is_string() ? std::string_view(v->get_string()) : std::string_view();
+}
+
+inline std::string get_string(const boost::json::object& o, std::string_view key) {
+  return std::string(get_string_view(o, key));
 }
 
 inline std::optional<int64_t> get_int(const boost::json::object& o, std::string_view key) {

@@ -29,6 +29,7 @@ using aws::get_int;
 using aws::get_string;
 using aws::get_string_list;
 using aws::get_string_map;
+using aws::get_string_view;
 using aws::has;
 using aws::member;
 
@@ -221,10 +222,7 @@ base::Result<const json::array*, AwsError> batch_entries(const json::object& inp
   std::array<std::string_view, kMaxBatchEntries> seen;
   size_t seen_count = 0;
   for (const auto& e : *entries) {
-    const json::value* id_value = e.is_object() ? member(e.as_object(), "Id") : nullptr;
-    const std::string_view id = id_value != nullptr && id_value->is_string()
-                                    ? std::string_view(id_value->get_string())
-                                    : std::string_view();
+    const std::string_view id = e.is_object() ? get_string_view(e.as_object(), "Id") : "";
     if (!valid_batch_id(id)) {
       return fail(make_error("InvalidBatchEntryId",
                              "A batch entry id can only contain alphanumeric characters, "
@@ -271,9 +269,7 @@ json::object batch_outcome(AwsRequest& r, const json::array& entries, Apply&& ap
   successful.reserve(entries.size());
   for (const auto& e : entries) {
     const auto& entry = e.as_object();
-    const json::value* id = member(entry, "Id");
-    const std::string_view entry_id =
-        id != nullptr && id->is_string() ? std::string_view(id->get_string()) : std::string_view();
+    const std::string_view entry_id = get_string_view(entry, "Id");
     if (auto result = apply(entry); result) {
       successful.push_back(entry_id);
     } else {

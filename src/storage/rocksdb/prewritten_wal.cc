@@ -49,11 +49,8 @@ class PrewrittenWalFileSystem::CountingFile final : public rocksdb::FSWritableFi
 };
 
 PrewrittenWalFileSystem::PrewrittenWalFileSystem(const std::shared_ptr<rocksdb::FileSystem>& target,
-                                                 std::string dir, uint64_t file_bytes)
-    : FileSystemWrapper(target),
-      dir_(std::move(dir)),
-      spare_path_(dir_ + "/wal-spare"),
-      file_bytes_(file_bytes) {
+                                                 const std::string& dir, uint64_t file_bytes)
+    : FileSystemWrapper(target), spare_path_(dir + "/wal-spare"), file_bytes_(file_bytes) {
   // A spare left by an earlier run is used if it is whole (it is renamed into place only once
   // written and synced); a partly written one is removed.
   std::error_code ec;

@@ -33,8 +33,8 @@ namespace ferry::storage {
 class PrewrittenWalFileSystem final : public rocksdb::FileSystemWrapper {
  public:
   // `dir` is the data directory (where RocksDB keeps its WAL); `file_bytes` the spare's size.
-  PrewrittenWalFileSystem(const std::shared_ptr<rocksdb::FileSystem>& target, std::string dir,
-                          uint64_t file_bytes);
+  PrewrittenWalFileSystem(const std::shared_ptr<rocksdb::FileSystem>& target,
+                          const std::string& dir, uint64_t file_bytes);
   ~PrewrittenWalFileSystem() override;
 
   static const char* kClassName() { return "FerryPrewrittenWal"; }
@@ -56,8 +56,7 @@ class PrewrittenWalFileSystem final : public rocksdb::FileSystemWrapper {
   void spare_loop();
   bool write_spare();
 
-  const std::string dir_;
-  const std::string spare_path_;
+  const std::string spare_path_;  // in the data directory
   const uint64_t file_bytes_;
 
   mutable std::mutex mu_;
