@@ -261,26 +261,30 @@ boost::asio::awaitable<http::Reply> Router::route(http::Request& req) {
                                    {},
                                    "com.amazon.coral.service#UnknownOperationException"});
     }
-    auto input = request.protocol == Protocol::kCbor11
-                     ? decode_cbor_input(service->model(), *operation, req.body())
-                     : parse_json_input(service->model(), *operation, req.body());
-    if (!input) {
-      const ProtocolError& e = input.error();
-      // JSON-native services (Kinesis) report a missing member as Coral's validation error;
-      // Query-compatible ones (SQS) as MissingParameter.
-      if (!e.missing_member.empty() && json_native(service)) {
-        co_return fail_with(AwsError{"ValidationException",
-                                     "1 validation error detected: Value null at '" +
-                                         e.missing_member +
-                                         "' failed to satisfy constraint: Member must not be null",
-                                     400,
-                                     true,
-                                     {},
-                                     {}});
+    // A service may decode a hot action's body itself; every other body is parsed and
+    // validated here.
+    if (request.protocol == Protocol::kCbor11 || !service->decode_json_fast(request, req.body())) {
+      auto input = request.protocol == Protocol::kCbor11
+                       ? decode_cbor_input(service->model(), *operation, req.body())
+                       : parse_json_input(service->model(), *operation, req.body());
+      if (!input) {
+        const ProtocolError& e = input.error();
+        // JSON-native services (Kinesis) report a missing member as Coral's validation error;
+        // Query-compatible ones (SQS) as MissingParameter.
+        if (!e.missing_member.empty() && json_native(service)) {
+          co_return fail_with(
+              AwsError{"ValidationException",
+                       "1 validation error detected: Value null at '" + e.missing_member +
+                           "' failed to satisfy constraint: Member must not be null",
+                       400,
+                       true,
+                       {},
+                       {}});
+        }
+        co_return fail_with(from_protocol(e));
       }
-      co_return fail_with(from_protocol(e));
+      request.input = std::move(input.value());
     }
-    request.input = std::move(input.value());
   } else {
     request.protocol = Protocol::kQuery;
     auto parsed = form_params(req, headers.content_type);

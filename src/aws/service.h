@@ -2,6 +2,7 @@
 // What the router hands a service, and what a service answers: protocol-neutral requests and
 // results. Inputs and outputs are JSON-protocol-shaped objects (member names from the service
 // model); the router translates the Query protocol to and from that shape.
+#include <any>
 #include <boost/asio/awaitable.hpp>
 #include <boost/json.hpp>
 #include <functional>
@@ -29,6 +30,9 @@ struct AwsRequest {
   // Set by an action that writes its own JSON answer (JSON protocols only, for answers too big
   // to build as a DOM cheaply); the router sends it instead of the result object.
   std::string json_body;
+  // What the service's decode_json_fast() took from the body, in the service's own type; then
+  // `input` stays empty. Empty when the router parsed the body.
+  std::any fast_input;
   // Set by an action that answers with an event stream (SubscribeToShard): the router sends the
   // action's result as the `initial-response` event, then this writes the next events (AWS
   // event-stream messages, aws/event_stream.h) until the stream ends.
@@ -66,6 +70,12 @@ class Service {
   // Query requests may carry parameters in the path (SQS: POST /<account>/<queue>); called
   // after decoding, before validation.
   virtual void adopt_query_path(AwsRequest& /*request*/) const {}
+  // JSON protocols: a service may decode a hot action's body itself, into request.fast_input,
+  // skipping the parse into a DOM and its validation. False leaves the body to the router,
+  // whose parse and validation then give every error.
+  virtual bool decode_json_fast(AwsRequest& /*request*/, std::string_view /*body*/) const {
+    return false;
+  }
 };
 
 }  // namespace ferry::aws

@@ -24,7 +24,8 @@ if [[ ! -f "$build_dir/CMakeCache.txt" ]]; then
       -DCMAKE_CXX_COMPILER=clang++ -DFERRY_BUILD_TESTS=OFF -DFERRY_BUILD_FUZZERS=ON
   fi
 fi
-cmake --build "$build_dir" --target fuzz_query fuzz_json fuzz_cbor fuzz_event_stream fuzz_pattern_compile fuzz_pattern_match \
+cmake --build "$build_dir" --target fuzz_query fuzz_json fuzz_cbor fuzz_event_stream fuzz_sqs_fast_input \
+  fuzz_pattern_compile fuzz_pattern_match \
   -j "${JOBS:-2}"
 
 work="$(mktemp -d)"
@@ -35,7 +36,7 @@ mkdir -p "$artifacts"
 status=0
 # name:corpus directory (relative to tests/fuzz):binary directory (relative to the build dir)
 for spec in query:corpus/query:tests/fuzz json:corpus/json:tests/fuzz cbor:corpus/cbor:tests/fuzz \
-    event_stream:corpus/event_stream:tests/fuzz \
+    event_stream:corpus/event_stream:tests/fuzz sqs_fast_input:corpus/sqs_fast:tests/fuzz \
     pattern_compile:pattern/corpus/compile:tests/fuzz/pattern \
     pattern_match:pattern/corpus/match:tests/fuzz/pattern; do
   IFS=: read -r name corpus bindir <<<"$spec"

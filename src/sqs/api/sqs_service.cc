@@ -1,6 +1,7 @@
 #include "sqs/api/sqs_service.h"
 
 #include <algorithm>
+#include <any>
 #include <array>
 #include <boost/asio.hpp>
 #include <optional>
@@ -12,6 +13,7 @@
 #include "base/crypto.h"
 #include "base/json_text.h"
 #include "base/log.h"
+#include "sqs/api/fast_input.h"
 #include "sqs/engine/attributes.h"
 
 namespace ferry::sqs {
@@ -172,8 +174,14 @@ base::Result<QueueId, AwsError> parse_queue_url(std::string_view url, const AwsR
   return QueueId{std::string(path.substr(0, slash)), std::string(path.substr(slash + 1))};
 }
 
+// What decode_json_fast() took from the body, or null when the router parsed it into r.input.
+FastInput* fast_input(AwsRequest& r) { return std::any_cast<FastInput>(&r.fast_input); }
+const FastInput* fast_input(const AwsRequest& r) { return std::any_cast<FastInput>(&r.fast_input); }
+
 base::Result<QueueId, AwsError> queue_of(const AwsRequest& r) {
-  std::string url = get_string(r.input, "QueueUrl");
+  const FastInput* fast = fast_input(r);
+  const std::string_view url =
+      fast != nullptr ? std::string_view(fast->queue_url) : get_string_view(r.input, "QueueUrl");
   if (url.empty()) {
     return fail(make_error("MissingParameter", "The request must contain the parameter QueueUrl."));
   }
@@ -200,29 +208,27 @@ bool valid_batch_id(std::string_view id) {
   return true;
 }
 
-// The batch rules shared by every *Batch action.
-base::Result<const json::array*, AwsError> batch_entries(const json::object& input,
-                                                         std::string_view entry_name) {
-  static const json::array kEmpty;
-  const json::value* v = member(input, "Entries");
-  const json::array* entries = v != nullptr && v->is_array() ? &v->as_array() : &kEmpty;
-  if (entries->empty()) {
+// The batch rules shared by every *Batch action, over its `count` entries' ids.
+template <class IdAt>
+base::Result<base::Ok, AwsError> check_batch(size_t count, IdAt&& id_at,
+                                             std::string_view entry_name) {
+  if (count == 0) {
     return fail(
         make_error("EmptyBatchRequest",
                    "There should be at least one " + std::string(entry_name) + " in the request.",
                    "AWS.SimpleQueueService.EmptyBatchRequest"));
   }
-  if (entries->size() > kMaxBatchEntries) {
+  if (count > kMaxBatchEntries) {
     return fail(make_error("TooManyEntriesInBatchRequest",
                            "Maximum number of entries per request are 10. You have sent " +
-                               std::to_string(entries->size()) + ".",
+                               std::to_string(count) + ".",
                            "AWS.SimpleQueueService.TooManyEntriesInBatchRequest"));
   }
   // At most kMaxBatchEntries ids: a linear search beats a set.
   std::array<std::string_view, kMaxBatchEntries> seen;
   size_t seen_count = 0;
-  for (const auto& e : *entries) {
-    const std::string_view id = e.is_object() ? get_string_view(e.as_object(), "Id") : "";
+  for (size_t i = 0; i < count; ++i) {
+    const std::string_view id = id_at(i);
     if (!valid_batch_id(id)) {
       return fail(make_error("InvalidBatchEntryId",
                              "A batch entry id can only contain alphanumeric characters, "
@@ -235,7 +241,31 @@ base::Result<const json::array*, AwsError> batch_entries(const json::object& inp
     }
     seen[seen_count++] = id;
   }
+  return base::Ok{};
+}
+
+std::string_view entry_id(const json::value& entry) {
+  return entry.is_object() ? get_string_view(entry.as_object(), "Id") : std::string_view();
+}
+
+// A batch's entries from the parsed input, checked by check_batch.
+base::Result<const json::array*, AwsError> batch_entries(const json::object& input,
+                                                         std::string_view entry_name) {
+  static const json::array kEmpty;
+  const json::value* v = member(input, "Entries");
+  const json::array* entries = v != nullptr && v->is_array() ? &v->as_array() : &kEmpty;
+  auto checked = check_batch(
+      entries->size(), [&](size_t i) { return entry_id((*entries)[i]); }, entry_name);
+  if (!checked) return fail(checked.error());
   return entries;
+}
+
+// The same for a batch decode_json_fast() took.
+base::Result<base::Ok, AwsError> check_fast_batch(const FastInput& fast,
+                                                  std::string_view entry_name) {
+  return check_batch(
+      fast.entries.size(), [&](size_t i) { return std::string_view(fast.entries[i].id); },
+      entry_name);
 }
 
 json::object batch_failure(const std::string& id, const AwsError& e) {
@@ -262,18 +292,18 @@ std::string batch_answer_json(AppendSuccessful&& append_successful, const json::
 // The answer of a batch whose entries succeed or fail one by one: `apply` runs per entry. For
 // the JSON protocol the answer is written as text into r.json_body (a DeleteMessageBatch's
 // answer built as a DOM cost ~900 instructions per entry); the Query protocol gets the DOM.
-template <class Apply>
-json::object batch_outcome(AwsRequest& r, const json::array& entries, Apply&& apply) {
+// `id_at(i)` is entry i's Id, `apply(i)` runs entry i.
+template <class IdAt, class Apply>
+json::object batch_outcome(AwsRequest& r, size_t count, IdAt&& id_at, Apply&& apply) {
   json::array failed;
   std::vector<std::string_view> successful;
-  successful.reserve(entries.size());
-  for (const auto& e : entries) {
-    const auto& entry = e.as_object();
-    const std::string_view entry_id = get_string_view(entry, "Id");
-    if (auto result = apply(entry); result) {
-      successful.push_back(entry_id);
+  successful.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
+    const std::string_view id = id_at(i);
+    if (auto result = apply(i); result) {
+      successful.push_back(id);
     } else {
-      failed.push_back(batch_failure(std::string(entry_id), to_aws(result.error())));
+      failed.push_back(batch_failure(std::string(id), to_aws(result.error())));
     }
   }
   if (r.protocol != aws::Protocol::kQuery) {
@@ -343,13 +373,14 @@ std::string receive_answer_json(const std::vector<ReceivedMessage>& received) {
   return out;
 }
 
+AwsError missing_message_body() {
+  return make_error("MissingParameter", "The request must contain the parameter MessageBody.");
+}
+
 base::Result<SendRequest, AwsError> send_request_of(const json::object& o) {
   SendRequest req;
   req.body = get_string(o, "MessageBody");
-  if (req.body.empty()) {
-    return fail(
-        make_error("MissingParameter", "The request must contain the parameter MessageBody."));
-  }
+  if (req.body.empty()) return fail(missing_message_body());
   req.delay_seconds = get_int32(o, "DelaySeconds");
   auto attrs = get_message_attributes(o, "MessageAttributes");
   if (!attrs) return fail(attrs.error());
@@ -359,6 +390,16 @@ base::Result<SendRequest, AwsError> send_request_of(const json::object& o) {
   req.system_attributes = std::move(sys.value());
   req.message_group_id = get_string(o, "MessageGroupId");
   req.deduplication_id = get_string(o, "MessageDeduplicationId");
+  return req;
+}
+
+// The same from an entry decode_json_fast() took, whose strings it moves.
+base::Result<SendRequest, AwsError> send_request_of(FastEntry& e) {
+  if (e.value.empty()) return fail(missing_message_body());
+  SendRequest req;
+  req.body = std::move(e.value);
+  req.message_group_id = std::move(e.group_id);
+  req.deduplication_id = std::move(e.deduplication_id);
   return req;
 }
 
@@ -469,6 +510,23 @@ void SqsService::adopt_query_path(AwsRequest& r) const {
       std::count(r.path.begin(), r.path.end(), '/') == 2) {
     r.input["QueueUrl"] = r.path;
   }
+}
+
+bool SqsService::decode_json_fast(AwsRequest& r, std::string_view body) const {
+  FastAction action;
+  if (r.action == "SendMessageBatch") {
+    action = FastAction::kSendMessageBatch;
+  } else if (r.action == "DeleteMessageBatch") {
+    action = FastAction::kDeleteMessageBatch;
+  } else if (r.action == "SendMessage") {
+    action = FastAction::kSendMessage;
+  } else {
+    return false;
+  }
+  FastInput input;
+  if (!decode_fast_input(action, body, &input)) return false;
+  r.fast_input = std::move(input);
+  return true;
 }
 
 awaitable<ActionResult> SqsService::handle(AwsRequest& r) {
@@ -592,7 +650,9 @@ awaitable<ActionResult> SqsService::set_queue_attributes(AwsRequest& r) {
 awaitable<ActionResult> SqsService::send_message(AwsRequest& r) {
   auto id = queue_of(r);
   if (!id) co_return fail(id.error());
-  auto request = send_request_of(r.input);
+  FastInput* fast = fast_input(r);
+  auto request =
+      fast != nullptr ? send_request_of(fast->entries.front()) : send_request_of(r.input);
   if (!request) co_return fail(request.error());
   auto result = co_await durably<SendResult>(
       [&](auto done) { return engine_.send_message(*id, std::move(request.value()), done); });
@@ -605,27 +665,40 @@ awaitable<ActionResult> SqsService::send_message(AwsRequest& r) {
 awaitable<ActionResult> SqsService::send_message_batch(AwsRequest& r) {
   auto id = queue_of(r);
   if (!id) co_return fail(id.error());
-  auto entries = batch_entries(r.input, "SendMessageBatchRequestEntry");
-  if (!entries) co_return fail(entries.error());
-
   // Entries that fail to decode are answered without reaching the engine.
   json::array failed;
   std::vector<SendRequest> requests;
   std::vector<std::string> ids;
-  requests.reserve((*entries)->size());
-  ids.reserve((*entries)->size());
   size_t total = 0;
-  for (const auto& e : **entries) {
-    const auto& entry = e.as_object();
-    std::string entry_id = get_string(entry, "Id");
-    auto req = send_request_of(entry);
+  auto add = [&](std::string entry_id, base::Result<SendRequest, AwsError>&& req) {
     if (!req) {
       failed.push_back(batch_failure(entry_id, req.error()));
-      continue;
+      return;
     }
     total += send_request_size(*req);
     ids.push_back(std::move(entry_id));
     requests.push_back(std::move(req.value()));
+  };
+  constexpr std::string_view kEntryName = "SendMessageBatchRequestEntry";
+  if (FastInput* fast = fast_input(r)) {
+    if (auto checked = check_fast_batch(*fast, kEntryName); !checked) {
+      co_return fail(checked.error());
+    }
+    requests.reserve(fast->entries.size());
+    ids.reserve(fast->entries.size());
+    for (FastEntry& entry : fast->entries) {
+      auto req = send_request_of(entry);
+      add(std::move(entry.id), std::move(req));
+    }
+  } else {
+    auto entries = batch_entries(r.input, kEntryName);
+    if (!entries) co_return fail(entries.error());
+    requests.reserve((*entries)->size());
+    ids.reserve((*entries)->size());
+    for (const auto& e : **entries) {
+      const auto& entry = e.as_object();
+      add(get_string(entry, "Id"), send_request_of(entry));
+    }
   }
   if (total > kMaxBatchBytes) {
     co_return fail(make_error("BatchRequestTooLong",
@@ -792,13 +865,28 @@ awaitable<ActionResult> SqsService::delete_message_batch(AwsRequest& r) {
   if (!engine_.queue_exists(*id)) {
     co_return fail(Error{Errc::kQueueDoesNotExist, "The specified queue does not exist."});
   }
-  auto entries = batch_entries(r.input, "DeleteMessageBatchRequestEntry");
-  if (!entries) co_return fail(entries.error());
+  constexpr std::string_view kEntryName = "DeleteMessageBatchRequestEntry";
   std::vector<std::string> handles;
-  for (const auto& e : **entries) handles.push_back(get_string(e.as_object(), "ReceiptHandle"));
+  std::vector<std::string_view> ids;
+  if (FastInput* fast = fast_input(r)) {
+    if (auto checked = check_fast_batch(*fast, kEntryName); !checked) {
+      co_return fail(checked.error());
+    }
+    for (FastEntry& entry : fast->entries) {
+      handles.push_back(std::move(entry.value));
+      ids.push_back(entry.id);
+    }
+  } else {
+    auto entries = batch_entries(r.input, kEntryName);
+    if (!entries) co_return fail(entries.error());
+    for (const auto& e : **entries) {
+      handles.push_back(get_string(e.as_object(), "ReceiptHandle"));
+      ids.push_back(entry_id(e));
+    }
+  }
   auto results = engine_.delete_messages(*id, handles);
-  size_t next = 0;
-  co_return batch_outcome(r, **entries, [&](const json::object&) { return results[next++]; });
+  co_return batch_outcome(
+      r, ids.size(), [&](size_t i) { return ids[i]; }, [&](size_t i) { return results[i]; });
 }
 
 awaitable<ActionResult> SqsService::change_message_visibility(AwsRequest& r) {
@@ -823,10 +911,14 @@ awaitable<ActionResult> SqsService::change_message_visibility_batch(AwsRequest& 
   }
   auto entries = batch_entries(r.input, "ChangeMessageVisibilityBatchRequestEntry");
   if (!entries) co_return fail(entries.error());
-  co_return batch_outcome(r, **entries, [&](const json::object& entry) {
-    return engine_.change_message_visibility(*id, get_string(entry, "ReceiptHandle"),
-                                             get_int32(entry, "VisibilityTimeout").value_or(0));
-  });
+  const json::array& list = **entries;
+  co_return batch_outcome(
+      r, list.size(), [&](size_t i) { return entry_id(list[i]); },
+      [&](size_t i) {
+        const json::object& entry = list[i].as_object();
+        return engine_.change_message_visibility(*id, get_string(entry, "ReceiptHandle"),
+                                                 get_int32(entry, "VisibilityTimeout").value_or(0));
+      });
 }
 
 awaitable<ActionResult> SqsService::purge_queue(AwsRequest& r) {

@@ -27,6 +27,7 @@ class SqsService final : public aws::Service {
   const aws::ServiceModel& model() const override;
   std::string_view error_namespace() const override { return "com.amazonaws.sqs"; }
   boost::asio::awaitable<aws::ActionResult> handle(aws::AwsRequest& request) override;
+  bool decode_json_fast(aws::AwsRequest& request, std::string_view body) const override;
   void adopt_query_path(aws::AwsRequest& request) const override;
 
   // Ends every long poll now (they answer with what they have) and makes new ones return at once.
