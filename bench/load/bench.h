@@ -115,6 +115,8 @@ int run_kinesis(const Options& options, Result* result);
 // A message body of `size` bytes (at least 24) that starts with the send time, so a consumer can
 // tell the delivery latency; the rest is filler that needs no escaping in JSON, XML or forms.
 std::string make_body(size_t size, Clock::time_point intended, uint64_t seq);
+// Appends make_body(size, intended, seq) to out, without a string of its own.
+void append_body(std::string& out, size_t size, Clock::time_point intended, uint64_t seq);
 // The send time from a body made by make_body(), or false.
 bool parse_body_time(std::string_view body, Clock::time_point* out);
 

@@ -7,6 +7,7 @@
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -39,15 +40,22 @@ std::string authorization(std::string_view service);
 // and used only on its io_context's thread. Answers may be up to 128 MiB (GetRecords).
 class Connection {
  public:
-  Connection(asio::any_io_executor ex, const Endpoint& ep) : stream_(ex), endpoint_(ep) {}
+  Connection(asio::any_io_executor ex, const Endpoint& ep);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
 
   // Sends req and reads the answer into *res. False on a transport error or a non-2xx status.
+  // Only the status and the body of *res are set (its header fields are left out).
   asio::awaitable<bool> call(Request& req, Response* res, std::string* error,
                              std::chrono::seconds timeout = std::chrono::seconds(30));
 
  private:
+  struct Deadline;
+  void watch(std::chrono::seconds timeout);
   void reset();
-  beast::tcp_stream stream_;
+  tcp::socket socket_;
+  std::shared_ptr<Deadline> deadline_;
   beast::flat_buffer buffer_;
   std::string head_;  // the request head being written, reused
   const Endpoint& endpoint_;

@@ -67,7 +67,7 @@ asio::awaitable<void> SqsRun::sender(int worker, Stats& st) {
     if (t0 >= window_.end) break;
     FifoIds ids;
     if (fifo()) ids = fifo_ids(worker, seq);
-    wire_.send(req, queue_url_, make_body(o_.message_size, t0, seq), fifo() ? &ids : nullptr);
+    wire_.send(req, queue_url_, {o_.message_size, t0, seq}, fifo() ? &ids : nullptr);
     bool ok = co_await conn.call(req, &res, &error);
     auto t1 = Clock::now();
     if (!window_.in(t0) || t1 >= window_.end) continue;
@@ -86,13 +86,13 @@ asio::awaitable<void> SqsRun::batch_sender(int worker, Stats& st) {
   Request req = wire_.base_request();
   Response res;
   std::string error;
-  std::vector<std::string> bodies(o_.batch);
+  std::vector<GeneratedBody> bodies(o_.batch);
   std::vector<FifoIds> ids(o_.batch);
   for (uint64_t seq = 0;; ++seq) {
     auto t0 = Clock::now();
     if (t0 >= window_.end) break;
     for (int i = 0; i < o_.batch; ++i) {
-      bodies[i] = make_body(o_.message_size, t0, seq * o_.batch + i);
+      bodies[i] = {o_.message_size, t0, seq * o_.batch + i};
       if (fifo()) ids[i] = fifo_ids(worker, seq * o_.batch + i);
     }
     wire_.send_batch(req, queue_url_, bodies, fifo() ? &ids : nullptr);
@@ -129,7 +129,7 @@ asio::awaitable<void> SqsRun::latency_sender(int worker, Stats& st) {
     }
     FifoIds ids;
     if (fifo()) ids = fifo_ids(worker, seq);
-    wire_.send(req, queue_url_, make_body(o_.message_size, intended, seq), fifo() ? &ids : nullptr);
+    wire_.send(req, queue_url_, {o_.message_size, intended, seq}, fifo() ? &ids : nullptr);
     bool ok = co_await conn.call(req, &res, &error);
     auto t1 = Clock::now();
     if (!window_.in(intended)) continue;
@@ -148,7 +148,11 @@ asio::awaitable<void> SqsRun::latency_sender(int worker, Stats& st) {
 asio::awaitable<void> SqsRun::consumer(int, Stats& st, bool measure_delivery) {
   Connection receiver(co_await asio::this_coro::executor, ep_);
   Connection deleter(co_await asio::this_coro::executor, ep_);
-  Request req = wire_.base_request();
+  // The ReceiveMessage request never changes; one request per action keeps each one's
+  // X-Amz-Target set once.
+  Request receive_req = wire_.base_request();
+  wire_.receive(receive_req, queue_url_, o_.batch, o_.wait_seconds);
+  Request delete_req = wire_.base_request();
   Response res;
   std::string error;
   std::vector<ReceivedMessage> messages;
@@ -156,8 +160,7 @@ asio::awaitable<void> SqsRun::consumer(int, Stats& st, bool measure_delivery) {
   // Consumers stop at the end of the window, or once the producers are done and the queue has
   // been drained of what they sent in it.
   while (Clock::now() < window_.end) {
-    wire_.receive(req, queue_url_, o_.batch, o_.wait_seconds);
-    bool ok = co_await receiver.call(req, &res, &error, timeout);
+    bool ok = co_await receiver.call(receive_req, &res, &error, timeout);
     if (ok) ok = wire_.parse_messages(res, &messages, &error);
     auto t1 = Clock::now();
     bool counted = window_.in(t1);
@@ -181,8 +184,8 @@ asio::awaitable<void> SqsRun::consumer(int, Stats& st, bool measure_delivery) {
         }
       }
     }
-    wire_.delete_batch(req, queue_url_, messages);
-    ok = co_await deleter.call(req, &res, &error);
+    wire_.delete_batch(delete_req, queue_url_, messages);
+    ok = co_await deleter.call(delete_req, &res, &error);
     size_t failed = 0;
     if (ok) ok = wire_.parse_batch_failures(res, &failed, &error);
     auto t2 = Clock::now();
@@ -201,7 +204,7 @@ asio::awaitable<void> SqsRun::filler(int worker, Stats& st) {
   Request req = wire_.base_request();
   Response res;
   std::string error;
-  std::vector<std::string> bodies;
+  std::vector<GeneratedBody> bodies;
   std::vector<FifoIds> ids;
   for (uint64_t seq = 0;; ++seq) {
     int64_t n = std::min<int64_t>(o_.batch, fill_left_.fetch_sub(o_.batch));
@@ -210,7 +213,7 @@ asio::awaitable<void> SqsRun::filler(int worker, Stats& st) {
     bodies.resize(n);
     ids.resize(n);
     for (int64_t i = 0; i < n; ++i) {
-      bodies[i] = make_body(o_.message_size, t0, seq * o_.batch + i);
+      bodies[i] = {o_.message_size, t0, seq * o_.batch + i};
       if (fifo()) ids[i] = fifo_ids(worker, seq * o_.batch + i);
     }
     wire_.send_batch(req, queue_url_, bodies, fifo() ? &ids : nullptr);
@@ -294,7 +297,10 @@ int SqsRun::run(Result* result) {
 
   int nthreads = std::max(1, o_.threads);
   std::vector<std::unique_ptr<asio::io_context>> ios;
-  for (int i = 0; i < nthreads; ++i) ios.push_back(std::make_unique<asio::io_context>(1));
+  // Each io_context is run by one thread, and only its own workers use it: without locking.
+  for (int i = 0; i < nthreads; ++i) {
+    ios.push_back(std::make_unique<asio::io_context>(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE));
+  }
   std::vector<Stats> stats(workers);
   WorkerFailures failures;
   auto on_done = failures.handler();

@@ -1,24 +1,73 @@
 #include "sqs_wire.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
+#include <boost/json/basic_parser_impl.hpp>
 #include <boost/url/encode.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
+#include <charconv>
+#include <cstring>
 
 namespace ferry::bench {
 
 namespace json = boost::json;
 
-std::string form_encode(std::string_view s) {
-  return boost::urls::encode(s, boost::urls::unreserved_chars);
+namespace {
+
+// Percent-encodes s onto out (everything but RFC 3986 unreserved characters).
+void append_form_encoded(std::string& out, std::string_view s) {
+  size_t n = boost::urls::encoded_size(s, boost::urls::unreserved_chars);
+  if (n == s.size()) {
+    out.append(s);
+    return;
+  }
+  size_t at = out.size();
+  out.resize(at + n);
+  boost::urls::encode(out.data() + at, n, s, boost::urls::unreserved_chars);
 }
 
-std::string json_quote(std::string_view s) { return json::serialize(json::string_view(s)); }
+// Whether s holds a character Boost.JSON escapes ('"', '\\', controls), eight bytes at a
+// time: every request's queue URL and every receipt handle goes through here.
+bool needs_json_escape(std::string_view s) {
+  constexpr uint64_t kOnes = 0x0101010101010101ull, kHighs = 0x8080808080808080ull;
+  // A byte below n (n <= 128) in v: exact as a whole, though not per byte.
+  auto has_less = [](uint64_t v, uint64_t n) { return (v - kOnes * n) & ~v & kHighs; };
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t v;
+    std::memcpy(&v, s.data() + i, 8);
+    if (has_less(v, 0x20) | has_less(v ^ (kOnes * '"'), 1) | has_less(v ^ (kOnes * '\\'), 1))
+      return true;
+  }
+  for (; i < s.size(); ++i) {
+    if (static_cast<unsigned char>(s[i]) < 0x20 || s[i] == '"' || s[i] == '\\') return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void append_json_quoted(std::string& out, std::string_view s) {
+  if (needs_json_escape(s)) {
+    out.append(json::serialize(json::string_view(s.data(), s.size())));
+    return;
+  }
+  out.push_back('"');
+  out.append(s);
+  out.push_back('"');
+}
+
+std::string json_quote(std::string_view s) {
+  std::string out;
+  append_json_quoted(out, s);
+  return out;
+}
 
 void add_form_param(std::string& body, std::string_view name, std::string_view value) {
   if (!body.empty()) body.push_back('&');
   body.append(name);
   body.push_back('=');
-  body.append(form_encode(value));
+  append_form_encoded(body, value);
 }
 
 bool xml_element(std::string_view doc, std::string_view tag, size_t* pos, std::string_view* out) {
@@ -72,16 +121,10 @@ std::string xml_unescape(std::string_view s) {
 
 namespace {
 
-std::string quote(std::string_view s) { return json_quote(s); }
-
-void add_param(std::string& body, std::string_view name, std::string_view value) {
-  add_form_param(body, name, value);
-}
-
-// Parses into out's storage (see Scratch).
+// Answers off the hot path (set-up, depth) as a DOM; false with the reason unless an object.
 bool parse_json(const Response& res, json::value* out, std::string* error) {
   boost::system::error_code ec;
-  *out = json::parse(res.body(), ec, out->storage());
+  *out = json::parse(res.body(), ec);
   if (ec || !out->is_object()) {
     *error = "unparsable JSON answer: " + res.body().substr(0, 200);
     return false;
@@ -89,17 +132,193 @@ bool parse_json(const Response& res, json::value* out, std::string* error) {
   return true;
 }
 
-// Memory for one answer's DOM: a stack buffer, then bigger blocks, all freed at once. The
-// hot answers (ReceiveMessage, batch results) were a malloc and a free per string and object,
-// a sixth of the client's CPU in the cycle scenario. Declare it before the value it backs.
-class Scratch {
+// The hot answers (batch results, ReceiveMessage) go through Boost.JSON's SAX parser with this
+// handler, which keeps only what the drivers use: building their DOM was a fifth of the client's
+// CPU in the cycle scenario. It notes what it sees; the parse functions judge it.
+class AnswerHandler {
  public:
-  json::storage_ptr storage() { return &resource_; }
+  static constexpr size_t max_array_size = -1;
+  static constexpr size_t max_object_size = -1;
+  static constexpr size_t max_string_size = -1;
+  static constexpr size_t max_key_size = -1;
+
+  // messages: where the messages of a top-level "Messages" list go (null: not wanted); the
+  // strings of the entries it already holds are reused.
+  explicit AnswerHandler(std::vector<ReceivedMessage>* messages) : messages_(messages) {}
+
+  bool root_is_object = false;
+  size_t failed = 0;                // entries in the top-level "Failed" list
+  bool messages_not_list = false;   // a top-level "Messages" that is not a list
+  bool incomplete_message = false;  // a message without a string ReceiptHandle or Body
+  size_t message_count = 0;         // complete messages, in (*messages)[0, message_count)
+
+  bool on_document_begin(json::error_code&) { return true; }
+  bool on_document_end(json::error_code&) { return true; }
+  bool on_object_begin(json::error_code&) {
+    if (depth_ == 0) root_is_object = true;
+    begin_value(Kind::kObject);
+    ++depth_;
+    return true;
+  }
+  bool on_object_end(size_t, json::error_code&) {
+    --depth_;
+    if (depth_ == 2 && message_) {
+      if (has_handle_ && has_body_)
+        ++message_count;
+      else
+        incomplete_message = true;
+      message_ = nullptr;
+    }
+    return true;
+  }
+  bool on_array_begin(json::error_code&) {
+    begin_value(Kind::kArray);
+    ++depth_;
+    return true;
+  }
+  bool on_array_end(size_t n, json::error_code&) {
+    --depth_;
+    if (depth_ == 1 && root_field_ == Field::kFailed) failed = n;
+    return true;
+  }
+  // Strings and keys come in parts when the parser meets an escape; the parts are unescaped.
+  bool on_string_part(json::string_view s, size_t, json::error_code&) {
+    if (std::string* target = string_target()) target->append(s.data(), s.size());
+    return true;
+  }
+  bool on_string(json::string_view s, size_t, json::error_code&) {
+    begin_value(Kind::kScalar);
+    if (std::string* target = string_target()) {
+      target->append(s.data(), s.size());
+      (message_field_ == Field::kReceiptHandle ? has_handle_ : has_body_) = true;
+    }
+    return true;
+  }
+  bool on_key_part(json::string_view s, size_t, json::error_code&) {
+    key_.append(s.data(), s.size());
+    return true;
+  }
+  bool on_key(json::string_view s, size_t, json::error_code&) {
+    std::string_view key(s.data(), s.size());
+    if (!key_.empty()) key = key_.append(key);
+    if (depth_ == 1) {
+      root_field_ = key == "Failed"     ? Field::kFailed
+                    : key == "Messages" ? Field::kMessages
+                                        : Field::kOther;
+      // A repeated key: the last one counts, as in a DOM.
+      if (root_field_ == Field::kFailed) failed = 0;
+      if (root_field_ == Field::kMessages) {
+        message_count = 0;
+        messages_not_list = incomplete_message = false;
+      }
+    } else if (depth_ == 3 && message_) {
+      message_field_ = key == "ReceiptHandle" ? Field::kReceiptHandle
+                       : key == "Body"        ? Field::kBody
+                                              : Field::kOther;
+      if (message_field_ == Field::kReceiptHandle) {
+        message_->receipt_handle.clear();
+        has_handle_ = false;
+      } else if (message_field_ == Field::kBody) {
+        message_->body.clear();
+        has_body_ = false;
+      }
+    }
+    key_.clear();
+    return true;
+  }
+  bool on_number_part(json::string_view, json::error_code&) { return true; }
+  bool on_int64(int64_t, json::string_view, json::error_code&) { return scalar(); }
+  bool on_uint64(uint64_t, json::string_view, json::error_code&) { return scalar(); }
+  bool on_double(double, json::string_view, json::error_code&) { return scalar(); }
+  bool on_bool(bool, json::error_code&) { return scalar(); }
+  bool on_null(json::error_code&) { return scalar(); }
+  bool on_comment_part(json::string_view, json::error_code&) { return true; }
+  bool on_comment(json::string_view, json::error_code&) { return true; }
 
  private:
-  unsigned char buffer_[16384];
-  json::monotonic_resource resource_{buffer_, sizeof buffer_};
+  enum class Kind { kObject, kArray, kScalar };
+  enum class Field { kOther, kFailed, kMessages, kReceiptHandle, kBody };
+
+  bool scalar() {
+    begin_value(Kind::kScalar);
+    return true;
+  }
+  // A value starts at depth_ (the containers open around it).
+  void begin_value(Kind kind) {
+    if (!messages_ || root_field_ != Field::kMessages) return;
+    if (depth_ == 1) {
+      if (kind != Kind::kArray) messages_not_list = true;
+    } else if (depth_ == 2) {  // an entry of the Messages list
+      if (kind != Kind::kObject) {
+        incomplete_message = true;
+        return;
+      }
+      message_ = message_count < messages_->size() ? &(*messages_)[message_count]
+                                                   : &messages_->emplace_back();
+      message_->receipt_handle.clear();
+      message_->body.clear();
+      has_handle_ = has_body_ = false;
+      message_field_ = Field::kOther;
+    }
+  }
+  // The string a value directly inside the message being read goes to, if any.
+  std::string* string_target() {
+    if (depth_ != 3 || !message_) return nullptr;
+    if (message_field_ == Field::kReceiptHandle) return &message_->receipt_handle;
+    if (message_field_ == Field::kBody) return &message_->body;
+    return nullptr;
+  }
+
+  std::vector<ReceivedMessage>* messages_;
+  int depth_ = 0;
+  Field root_field_ = Field::kOther;
+  ReceivedMessage* message_ = nullptr;  // the Messages entry being read
+  Field message_field_ = Field::kOther;
+  bool has_handle_ = false, has_body_ = false;
+  std::string key_;  // a key that came in parts
 };
+
+using AnswerParser = json::basic_parser<AnswerHandler>;
+
+// Runs p over the answer; false (with the reason in *error) unless it is one JSON object.
+bool parse_answer(const Response& res, AnswerParser& p, std::string* error) {
+  const std::string& body = res.body();
+  boost::system::error_code ec;
+  size_t n = p.write_some(false, body.data(), body.size(), ec);
+  if (!ec && n < body.size()) ec = json::error::extra_data;
+  if (ec || !p.handler().root_is_object) {
+    *error = "unparsable JSON answer: " + body.substr(0, 200);
+    return false;
+  }
+  return true;
+}
+
+// The first entry of a batch answer's Failed list, as JSON. Rare, so a DOM.
+std::string first_failure(const Response& res) {
+  json::value v;
+  std::string ignored;
+  if (parse_json(res, &v, &ignored)) {
+    const auto* f = v.as_object().if_contains("Failed");
+    if (f && f->is_array() && !f->as_array().empty()) return json::serialize(f->as_array()[0]);
+  }
+  return "?";
+}
+
+void append_number(std::string& out, uint64_t n) {
+  char digits[24];
+  out.append(digits, std::to_chars(digits, digits + sizeof digits, n).ptr);
+}
+
+// Appends `&<list>.<n>.<field>=` (a batch entry's form parameter; n counts from 1).
+void add_entry_param(std::string& body, std::string_view list, size_t n, std::string_view field) {
+  body.push_back('&');
+  body.append(list);
+  body.push_back('.');
+  append_number(body, n);
+  body.push_back('.');
+  body.append(field);
+  body.push_back('=');
+}
 
 }  // namespace
 
@@ -116,159 +335,200 @@ Request SqsWire::base_request() const {
   return req;
 }
 
-void SqsWire::finish(Request& req, std::string_view action, std::string body) const {
+// The body is built in place, appending to the request's own string: Connection::call() writes
+// the Content-Length.
+std::string& SqsWire::start(Request& req, std::string_view action) const {
+  std::string& body = req.body();
+  body.clear();
   if (protocol_ == Protocol::kJson) {
-    req.set("X-Amz-Target", "AmazonSQS." + std::string(action));
+    // Set only when it changes (a worker sends one action after another): set() allocates.
+    static constexpr std::string_view kPrefix = "AmazonSQS.";
+    auto it = req.find("X-Amz-Target");
+    std::string_view target = it == req.end()
+                                  ? std::string_view()
+                                  : std::string_view(it->value().data(), it->value().size());
+    if (!target.starts_with(kPrefix) || target.substr(kPrefix.size()) != action) {
+      req.set("X-Amz-Target", std::string(kPrefix).append(action));
+    }
   } else {
-    std::string form_body = "Action=" + std::string(action) + "&Version=2012-11-05";
-    if (!body.empty()) form_body += "&" + body;
-    body = std::move(form_body);
+    body.append("Action=").append(action).append("&Version=2012-11-05");
   }
-  req.body() = std::move(body);
-  req.prepare_payload();
+  return body;
 }
 
 void SqsWire::create_queue(Request& req, std::string_view name, bool fifo) const {
-  std::string body;
+  std::string& body = start(req, "CreateQueue");
   if (protocol_ == Protocol::kJson) {
-    body = "{\"QueueName\":" + quote(name);
-    if (fifo) body += ",\"Attributes\":{\"FifoQueue\":\"true\"}";
-    body += "}";
+    body.append("{\"QueueName\":");
+    append_json_quoted(body, name);
+    if (fifo) body.append(",\"Attributes\":{\"FifoQueue\":\"true\"}");
+    body.push_back('}');
   } else {
-    add_param(body, "QueueName", name);
-    if (fifo) body += "&Attribute.1.Name=FifoQueue&Attribute.1.Value=true";
+    add_form_param(body, "QueueName", name);
+    if (fifo) body.append("&Attribute.1.Name=FifoQueue&Attribute.1.Value=true");
   }
-  finish(req, "CreateQueue", std::move(body));
 }
 
 void SqsWire::delete_queue(Request& req, std::string_view queue_url) const {
-  std::string body;
+  std::string& body = start(req, "DeleteQueue");
   if (protocol_ == Protocol::kJson) {
-    body = "{\"QueueUrl\":" + quote(queue_url) + "}";
+    body.append("{\"QueueUrl\":");
+    append_json_quoted(body, queue_url);
+    body.push_back('}');
   } else {
-    add_param(body, "QueueUrl", queue_url);
+    add_form_param(body, "QueueUrl", queue_url);
   }
-  finish(req, "DeleteQueue", std::move(body));
 }
 
 void SqsWire::queue_depth(Request& req, std::string_view queue_url) const {
-  std::string body;
+  std::string& body = start(req, "GetQueueAttributes");
   if (protocol_ == Protocol::kJson) {
-    body = "{\"QueueUrl\":" + quote(queue_url) +
-           ",\"AttributeNames\":[\"ApproximateNumberOfMessages\","
-           "\"ApproximateNumberOfMessagesNotVisible\"]}";
+    body.append("{\"QueueUrl\":");
+    append_json_quoted(body, queue_url);
+    body.append(
+        ",\"AttributeNames\":[\"ApproximateNumberOfMessages\","
+        "\"ApproximateNumberOfMessagesNotVisible\"]}");
   } else {
-    add_param(body, "QueueUrl", queue_url);
-    body +=
+    add_form_param(body, "QueueUrl", queue_url);
+    body.append(
         "&AttributeName.1=ApproximateNumberOfMessages"
-        "&AttributeName.2=ApproximateNumberOfMessagesNotVisible";
+        "&AttributeName.2=ApproximateNumberOfMessagesNotVisible");
   }
-  finish(req, "GetQueueAttributes", std::move(body));
 }
 
 void SqsWire::queue_arn(Request& req, std::string_view queue_url) const {
-  std::string body;
+  std::string& body = start(req, "GetQueueAttributes");
   if (protocol_ == Protocol::kJson) {
-    body = "{\"QueueUrl\":" + quote(queue_url) + ",\"AttributeNames\":[\"QueueArn\"]}";
+    body.append("{\"QueueUrl\":");
+    append_json_quoted(body, queue_url);
+    body.append(",\"AttributeNames\":[\"QueueArn\"]}");
   } else {
-    add_param(body, "QueueUrl", queue_url);
-    body += "&AttributeName.1=QueueArn";
+    add_form_param(body, "QueueUrl", queue_url);
+    body.append("&AttributeName.1=QueueArn");
   }
-  finish(req, "GetQueueAttributes", std::move(body));
 }
 
-void SqsWire::send(Request& req, std::string_view queue_url, std::string_view message,
+void SqsWire::send(Request& req, std::string_view queue_url, const GeneratedBody& message,
                    const FifoIds* fifo) const {
-  std::string body;
+  std::string& body = start(req, "SendMessage");
+  body.reserve(body.size() + message.size + queue_url.size() + 160);
   if (protocol_ == Protocol::kJson) {
-    body.reserve(message.size() + queue_url.size() + 64);
-    body = "{\"QueueUrl\":" + quote(queue_url) + ",\"MessageBody\":" + quote(message);
+    body.append("{\"QueueUrl\":");
+    append_json_quoted(body, queue_url);
+    body.append(",\"MessageBody\":\"");
+    append_body(body, message.size, message.intended, message.seq);
+    body.push_back('"');
     if (fifo) {
-      body += ",\"MessageGroupId\":" + quote(fifo->group) +
-              ",\"MessageDeduplicationId\":" + quote(fifo->dedup);
+      body.append(",\"MessageGroupId\":");
+      append_json_quoted(body, fifo->group);
+      body.append(",\"MessageDeduplicationId\":");
+      append_json_quoted(body, fifo->dedup);
     }
-    body += "}";
+    body.push_back('}');
   } else {
-    add_param(body, "QueueUrl", queue_url);
-    add_param(body, "MessageBody", message);
+    add_form_param(body, "QueueUrl", queue_url);
+    body.append("&MessageBody=");
+    append_body(body, message.size, message.intended, message.seq);
     if (fifo) {
-      add_param(body, "MessageGroupId", fifo->group);
-      add_param(body, "MessageDeduplicationId", fifo->dedup);
+      add_form_param(body, "MessageGroupId", fifo->group);
+      add_form_param(body, "MessageDeduplicationId", fifo->dedup);
     }
   }
-  finish(req, "SendMessage", std::move(body));
 }
 
 void SqsWire::send_batch(Request& req, std::string_view queue_url,
-                         const std::vector<std::string>& messages,
+                         std::span<const GeneratedBody> messages,
                          const std::vector<FifoIds>* fifo) const {
-  std::string body;
+  std::string& body = start(req, "SendMessageBatch");
+  size_t size = queue_url.size() + 64;
+  for (const auto& m : messages) size += m.size + 160;
+  body.reserve(body.size() + size);
   if (protocol_ == Protocol::kJson) {
-    body = "{\"QueueUrl\":" + quote(queue_url) + ",\"Entries\":[";
+    body.append("{\"QueueUrl\":");
+    append_json_quoted(body, queue_url);
+    body.append(",\"Entries\":[");
     for (size_t i = 0; i < messages.size(); ++i) {
-      if (i) body += ",";
-      body += "{\"Id\":\"m" + std::to_string(i) + "\",\"MessageBody\":" + quote(messages[i]);
+      if (i) body.push_back(',');
+      body.append("{\"Id\":\"m");
+      append_number(body, i);
+      body.append("\",\"MessageBody\":\"");
+      append_body(body, messages[i].size, messages[i].intended, messages[i].seq);
+      body.push_back('"');
       if (fifo) {
-        body += ",\"MessageGroupId\":" + quote((*fifo)[i].group) +
-                ",\"MessageDeduplicationId\":" + quote((*fifo)[i].dedup);
+        body.append(",\"MessageGroupId\":");
+        append_json_quoted(body, (*fifo)[i].group);
+        body.append(",\"MessageDeduplicationId\":");
+        append_json_quoted(body, (*fifo)[i].dedup);
       }
-      body += "}";
+      body.push_back('}');
     }
-    body += "]}";
+    body.append("]}");
   } else {
-    add_param(body, "QueueUrl", queue_url);
+    static constexpr std::string_view kEntry = "SendMessageBatchRequestEntry";
+    add_form_param(body, "QueueUrl", queue_url);
     for (size_t i = 0; i < messages.size(); ++i) {
-      std::string prefix = "SendMessageBatchRequestEntry." + std::to_string(i + 1) + ".";
-      add_param(body, prefix + "Id", "m" + std::to_string(i));
-      add_param(body, prefix + "MessageBody", messages[i]);
+      add_entry_param(body, kEntry, i + 1, "Id");
+      body.push_back('m');
+      append_number(body, i);
+      add_entry_param(body, kEntry, i + 1, "MessageBody");
+      append_body(body, messages[i].size, messages[i].intended, messages[i].seq);
       if (fifo) {
-        add_param(body, prefix + "MessageGroupId", (*fifo)[i].group);
-        add_param(body, prefix + "MessageDeduplicationId", (*fifo)[i].dedup);
+        add_entry_param(body, kEntry, i + 1, "MessageGroupId");
+        append_form_encoded(body, (*fifo)[i].group);
+        add_entry_param(body, kEntry, i + 1, "MessageDeduplicationId");
+        append_form_encoded(body, (*fifo)[i].dedup);
       }
     }
   }
-  finish(req, "SendMessageBatch", std::move(body));
 }
 
 void SqsWire::receive(Request& req, std::string_view queue_url, int max, int wait_seconds) const {
-  std::string body;
+  std::string& body = start(req, "ReceiveMessage");
+  std::string max_text = std::to_string(max), wait_text = std::to_string(wait_seconds);
   if (protocol_ == Protocol::kJson) {
-    body = "{\"QueueUrl\":" + quote(queue_url) + ",\"MaxNumberOfMessages\":" + std::to_string(max) +
-           ",\"WaitTimeSeconds\":" + std::to_string(wait_seconds) + "}";
+    body.append("{\"QueueUrl\":");
+    append_json_quoted(body, queue_url);
+    body.append(",\"MaxNumberOfMessages\":").append(max_text);
+    body.append(",\"WaitTimeSeconds\":").append(wait_text).append("}");
   } else {
-    add_param(body, "QueueUrl", queue_url);
-    add_param(body, "MaxNumberOfMessages", std::to_string(max));
-    add_param(body, "WaitTimeSeconds", std::to_string(wait_seconds));
+    add_form_param(body, "QueueUrl", queue_url);
+    add_form_param(body, "MaxNumberOfMessages", max_text);
+    add_form_param(body, "WaitTimeSeconds", wait_text);
   }
-  finish(req, "ReceiveMessage", std::move(body));
 }
 
 void SqsWire::delete_batch(Request& req, std::string_view queue_url,
                            const std::vector<ReceivedMessage>& messages) const {
-  std::string body;
+  std::string& body = start(req, "DeleteMessageBatch");
   if (protocol_ == Protocol::kJson) {
-    body = "{\"QueueUrl\":" + quote(queue_url) + ",\"Entries\":[";
+    body.append("{\"QueueUrl\":");
+    append_json_quoted(body, queue_url);
+    body.append(",\"Entries\":[");
     for (size_t i = 0; i < messages.size(); ++i) {
-      if (i) body += ",";
-      body += "{\"Id\":\"d" + std::to_string(i) +
-              "\",\"ReceiptHandle\":" + quote(messages[i].receipt_handle) + "}";
+      if (i) body.push_back(',');
+      body.append("{\"Id\":\"d");
+      append_number(body, i);
+      body.append("\",\"ReceiptHandle\":");
+      append_json_quoted(body, messages[i].receipt_handle);
+      body.push_back('}');
     }
-    body += "]}";
+    body.append("]}");
   } else {
-    add_param(body, "QueueUrl", queue_url);
+    static constexpr std::string_view kEntry = "DeleteMessageBatchRequestEntry";
+    add_form_param(body, "QueueUrl", queue_url);
     for (size_t i = 0; i < messages.size(); ++i) {
-      std::string prefix = "DeleteMessageBatchRequestEntry." + std::to_string(i + 1) + ".";
-      add_param(body, prefix + "Id", "d" + std::to_string(i));
-      add_param(body, prefix + "ReceiptHandle", messages[i].receipt_handle);
+      add_entry_param(body, kEntry, i + 1, "Id");
+      body.push_back('d');
+      append_number(body, i);
+      add_entry_param(body, kEntry, i + 1, "ReceiptHandle");
+      append_form_encoded(body, messages[i].receipt_handle);
     }
   }
-  finish(req, "DeleteMessageBatch", std::move(body));
 }
 
 bool SqsWire::parse_queue_url(const Response& res, std::string* url, std::string* error) const {
   if (protocol_ == Protocol::kJson) {
-    Scratch scratch;
-    json::value v(scratch.storage());
+    json::value v;
     if (!parse_json(res, &v, error)) return false;
     auto* u = v.as_object().if_contains("QueueUrl");
     if (!u || !u->is_string()) {
@@ -291,13 +551,10 @@ bool SqsWire::parse_queue_url(const Response& res, std::string* url, std::string
 bool SqsWire::parse_batch_failures(const Response& res, size_t* failed, std::string* error) const {
   *failed = 0;
   if (protocol_ == Protocol::kJson) {
-    Scratch scratch;
-    json::value v(scratch.storage());
-    if (!parse_json(res, &v, error)) return false;
-    if (auto* f = v.as_object().if_contains("Failed"); f && f->is_array()) {
-      *failed = f->as_array().size();
-      if (*failed > 0) *error = "batch entry failed: " + json::serialize(f->as_array()[0]);
-    }
+    AnswerParser p(json::parse_options(), nullptr);
+    if (!parse_answer(res, p, error)) return false;
+    *failed = p.handler().failed;
+    if (*failed > 0) *error = "batch entry failed: " + first_failure(res);
     return true;
   }
   std::string_view doc = res.body();
@@ -312,29 +569,21 @@ bool SqsWire::parse_batch_failures(const Response& res, size_t* failed, std::str
 
 bool SqsWire::parse_messages(const Response& res, std::vector<ReceivedMessage>* out,
                              std::string* error) const {
-  out->clear();
   if (protocol_ == Protocol::kJson) {
-    Scratch scratch;
-    json::value v(scratch.storage());
-    if (!parse_json(res, &v, error)) return false;
-    auto* messages = v.as_object().if_contains("Messages");
-    if (!messages) return true;
-    if (!messages->is_array()) {
+    AnswerParser p(json::parse_options(), out);
+    bool ok = parse_answer(res, p, error);
+    const AnswerHandler& h = p.handler();
+    if (ok && h.messages_not_list) {
       *error = "Messages is not a list";
-      return false;
+      ok = false;
+    } else if (ok && h.incomplete_message) {
+      *error = "message without ReceiptHandle or Body";
+      ok = false;
     }
-    for (const auto& m : messages->as_array()) {
-      const auto* obj = m.if_object();
-      const json::value* handle = obj ? obj->if_contains("ReceiptHandle") : nullptr;
-      const json::value* body = obj ? obj->if_contains("Body") : nullptr;
-      if (!handle || !handle->is_string() || !body || !body->is_string()) {
-        *error = "message without ReceiptHandle or Body";
-        return false;
-      }
-      out->push_back({std::string(handle->as_string()), std::string(body->as_string())});
-    }
-    return true;
+    out->resize(ok ? h.message_count : 0);
+    return ok;
   }
+  out->clear();
   std::string_view doc = res.body();
   size_t pos = 0;
   std::string_view message;
@@ -367,8 +616,7 @@ bool SqsWire::parse_depth(const Response& res, int64_t* depth, std::string* erro
     }
   };
   if (protocol_ == Protocol::kJson) {
-    Scratch scratch;
-    json::value v(scratch.storage());
+    json::value v;
     if (!parse_json(res, &v, error)) return false;
     auto* attrs = v.as_object().if_contains("Attributes");
     if (!attrs || !attrs->is_object()) {
@@ -393,8 +641,7 @@ bool SqsWire::parse_depth(const Response& res, int64_t* depth, std::string* erro
 
 bool SqsWire::parse_queue_arn(const Response& res, std::string* arn, std::string* error) const {
   if (protocol_ == Protocol::kJson) {
-    Scratch scratch;
-    json::value v(scratch.storage());
+    json::value v;
     if (!parse_json(res, &v, error)) return false;
     const auto* attrs = v.as_object().if_contains("Attributes");
     const json::value* a =
