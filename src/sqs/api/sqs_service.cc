@@ -709,8 +709,16 @@ awaitable<ActionResult> SqsService::send_message_batch(AwsRequest& r) {
   }
   std::vector<Result<SendResult>> results;
   if (!requests.empty()) {
-    auto sent = co_await durably<std::vector<Result<SendResult>>>(
-        [&](auto done) { return engine_.send_messages(*id, std::move(requests), done); });
+    auto sent = co_await durably<std::vector<Result<SendResult>>>([&](auto done) {
+      auto sent = engine_.send_messages(*id, std::move(requests), done);
+      // The engine calls `done` only once it has written an entry: when every entry
+      // failed, nothing was written and nothing else would end the wait.
+      if (sent && std::none_of(sent->begin(), sent->end(),
+                               [](const Result<SendResult>& e) { return e.ok(); })) {
+        done(true);
+      }
+      return sent;
+    });
     if (!sent) co_return fail(sent.error());
     results = std::move(*sent);
   }

@@ -330,6 +330,23 @@ class SendMessageBatchTest(SqsTestCase):
         bodies = {m["Body"] for m in self.receive_exactly(url, 9)}
         self.assertEqual(bodies, {str(i) for i in range(9)})
 
+    def test_batch_whose_every_entry_fails_is_answered(self):
+        # Nothing is written, so nothing is synced: the answer must not wait for a sync (it
+        # did, for ever, until session 9).
+        url = self.create_queue("allfail")
+        resp = self.sqs.send_message_batch(QueueUrl=url, Entries=[
+            {"Id": "a", "MessageBody": "\x01"}, {"Id": "b", "MessageBody": "\x02"}])
+        self.assertEqual(resp["Successful"], [])
+        self.assertEqual([(f["Id"], f["Code"]) for f in resp["Failed"]],
+                         [("a", "InvalidMessageContents"), ("b", "InvalidMessageContents")])
+        fifo = self.create_queue(name=unique_name("allfail") + ".fifo",
+                                 attributes={"FifoQueue": "true"})
+        resp = self.sqs.send_message_batch(QueueUrl=fifo, Entries=[
+            {"Id": "a", "MessageBody": "x", "MessageGroupId": "g"}])
+        self.assertEqual(resp["Successful"], [])
+        self.assertEqual(resp["Failed"][0]["Code"], "InvalidParameterValue")
+        self.assert_empty(url)
+
     def test_entry_delay_seconds(self):
         url = self.create_queue("batchdelay")
         resp = self.sqs.send_message_batch(QueueUrl=url, Entries=[
