@@ -2,6 +2,7 @@
 
 #include <boost/json/basic_parser_impl.hpp>
 #include <cstdint>
+#include <utility>
 
 namespace ferry::sqs {
 
@@ -20,6 +21,12 @@ enum Member : uint8_t {
   kId = 1 << 4,
   kGroupId = 1 << 5,
   kDeduplicationId = 1 << 6,
+};
+
+constexpr std::pair<std::string_view, FastAction> kActions[] = {
+    {"SendMessage", FastAction::kSendMessage},
+    {"SendMessageBatch", FastAction::kSendMessageBatch},
+    {"DeleteMessageBatch", FastAction::kDeleteMessageBatch},
 };
 
 Member member_named(std::string_view key) {
@@ -92,8 +99,8 @@ class Handler {
     return true;
   }
   bool on_array_begin(error_code& ec) {
-    if (depth_ != 1 || pending_ != kEntries) return decline(ec);
-    pending_ = kNone;
+    // A value follows its key, and of the keys taken only Entries leaves no string target.
+    if (depth_ != 1 || target_ != nullptr) return decline(ec);
     depth_ = 2;
     return true;
   }
@@ -120,7 +127,6 @@ class Handler {
     const uint8_t allowed = entry ? shape_.entry_allowed : shape_.top_allowed;
     if ((allowed & m) == 0 || (seen & m) != 0) return decline(ec);
     seen |= m;
-    pending_ = m;
     target_ = field(m);
     return true;
   }
@@ -134,7 +140,6 @@ class Handler {
     if (target_ == nullptr) return decline(ec);
     target_->append(s.data(), s.size());
     target_ = nullptr;
-    pending_ = kNone;
     return true;
   }
 
@@ -177,12 +182,25 @@ class Handler {
   int depth_ = 0;
   uint8_t top_seen_ = 0;
   uint8_t entry_seen_ = 0;
-  Member pending_ = kNone;
   std::string* target_ = nullptr;
   std::string key_;  // a key that arrives in parts (it had escapes)
 };
 
 }  // namespace
+
+std::optional<FastAction> fast_action_named(std::string_view action) {
+  for (const auto& [name, a] : kActions) {
+    if (name == action) return a;
+  }
+  return std::nullopt;
+}
+
+std::string_view fast_action_name(FastAction action) {
+  for (const auto& [name, a] : kActions) {
+    if (a == action) return name;
+  }
+  return {};
+}
 
 bool decode_fast_input(FastAction action, std::string_view body, FastInput* out) {
   out->entries.reserve(action == FastAction::kSendMessage ? 1 : 10);  // AWS's most per batch

@@ -10,6 +10,7 @@
 // router parses and validates the body as for every other action, so errors keep one path.
 //
 // Stateless; safe on any thread; never throws on untrusted input.
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,6 +18,10 @@
 namespace ferry::sqs {
 
 enum class FastAction { kSendMessage, kSendMessageBatch, kDeleteMessageBatch };
+
+// The action of that SQS name, if it is one of the above; and back.
+std::optional<FastAction> fast_action_named(std::string_view action);
+std::string_view fast_action_name(FastAction action);
 
 struct FastEntry {
   std::string id;                // batch entry Id (empty for SendMessage)

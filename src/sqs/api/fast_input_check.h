@@ -11,18 +11,6 @@
 
 namespace ferry::sqs {
 
-inline std::string_view fast_action_name(FastAction action) {
-  switch (action) {
-    case FastAction::kSendMessage:
-      return "SendMessage";
-    case FastAction::kSendMessageBatch:
-      return "SendMessageBatch";
-    case FastAction::kDeleteMessageBatch:
-      return "DeleteMessageBatch";
-  }
-  return {};
-}
-
 // Empty if decode_fast_input declines `body`, or takes from it what the generic parse does;
 // otherwise what differs.
 inline std::string fast_input_disagreement(FastAction action, std::string_view body) {

@@ -47,6 +47,14 @@ TEST(FastInput, TakesSendMessageAndDeleteMessageBatch) {
   EXPECT_EQ(del.entries[0].value, "r");
 }
 
+TEST(FastInput, NamesItsActions) {
+  for (FastAction a :
+       {FastAction::kSendMessage, FastAction::kSendMessageBatch, FastAction::kDeleteMessageBatch}) {
+    EXPECT_EQ(fast_action_named(fast_action_name(a)), a);
+  }
+  EXPECT_EQ(fast_action_named("ReceiveMessage"), std::nullopt);
+}
+
 // A key with escapes arrives in parts.
 TEST(FastInput, TakesEscapedKeys) {
   FastInput in;

@@ -513,18 +513,9 @@ void SqsService::adopt_query_path(AwsRequest& r) const {
 }
 
 bool SqsService::decode_json_fast(AwsRequest& r, std::string_view body) const {
-  FastAction action;
-  if (r.action == "SendMessageBatch") {
-    action = FastAction::kSendMessageBatch;
-  } else if (r.action == "DeleteMessageBatch") {
-    action = FastAction::kDeleteMessageBatch;
-  } else if (r.action == "SendMessage") {
-    action = FastAction::kSendMessage;
-  } else {
-    return false;
-  }
+  const std::optional<FastAction> action = fast_action_named(r.action);
   FastInput input;
-  if (!decode_fast_input(action, body, &input)) return false;
+  if (!action || !decode_fast_input(*action, body, &input)) return false;
   r.fast_input = std::move(input);
   return true;
 }
