@@ -13,11 +13,12 @@ struct Caller {
   std::string service;  // the credential scope's service, e.g. "sqs"; empty if unsigned
 };
 
+// Views into the text parse_credential() was given.
 struct Credential {
-  std::string access_key;
-  std::string date;
-  std::string region;
-  std::string service;
+  std::string_view access_key;
+  std::string_view date;
+  std::string_view region;
+  std::string_view service;
 };
 
 // Parses "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/sqs/aws4_request, ..." (or the bare
