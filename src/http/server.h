@@ -17,6 +17,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 namespace ferry::http {
 
@@ -90,6 +91,9 @@ class Server {
 
   // Binds and starts accepting. Returns false and fills *error on failure.
   bool start(std::string* error);
+  // Serve connections on these contexts, each run by one thread, handed out in turn; call
+  // before start(). Without them every connection gets a strand of the server's context.
+  void serve_on(std::vector<asio::io_context*> contexts) { contexts_ = std::move(contexts); }
   uint16_t port() const { return port_; }
 
   // Stops accepting and closes idle connections; a connection busy with a request finishes it,
@@ -110,6 +114,8 @@ class Server {
   void connection_closed(const std::shared_ptr<Connection>& conn);
 
   asio::io_context& io_;
+  std::vector<asio::io_context*> contexts_;
+  size_t next_context_ = 0;  // the accept loop's alone
   ServerOptions options_;
   Handler handler_;
   asio::ip::tcp::acceptor acceptor_;

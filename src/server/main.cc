@@ -106,7 +106,17 @@ int main(int argc, char** argv) {
 
   // The listener binds before the services are made, so that with --port 0 the URLs they hand
   // out carry the port it got. Nothing is served before io.run(), once `serve` is set.
-  asio::io_context io;
+  // One context per I/O thread, each run by that thread alone (see http::Server::serve_on):
+  // `io` (the main thread's) also runs the listener, signals and the services' background work.
+  int threads = config.threads > 0
+                    ? config.threads
+                    : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  asio::io_context io(1);
+  std::vector<std::unique_ptr<asio::io_context>> workers;
+  std::vector<asio::io_context*> contexts{&io};
+  for (int i = 1; i < threads; ++i) {
+    contexts.push_back(workers.emplace_back(std::make_unique<asio::io_context>(1)).get());
+  }
   http::Handler serve;
   http::ServerOptions server_options;
   server_options.host = config.host;
@@ -114,6 +124,7 @@ int main(int argc, char** argv) {
   http::Server server(io, server_options, [&serve](http::Request& req, const http::PeerInfo& peer) {
     return serve(req, peer);
   });
+  server.serve_on(contexts);
   if (!server.start(&error)) {
     spdlog::error("{}", error);
     return 1;
@@ -196,7 +207,7 @@ int main(int argc, char** argv) {
   std::atomic<bool> stopped{false};
   server.on_drained([&] {
     if (stopped.exchange(true)) return;
-    io.stop();
+    for (auto* context : contexts) context->stop();
   });
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signal) {
@@ -208,9 +219,6 @@ int main(int argc, char** argv) {
     kinesis_service.stop_subscriptions();
   });
 
-  int threads = config.threads > 0
-                    ? config.threads
-                    : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   auto ready_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::steady_clock::now() - started)
                       .count();
@@ -219,8 +227,11 @@ int main(int argc, char** argv) {
                config.durability, ready_ms);
 
   std::vector<std::thread> pool;
-  for (int i = 1; i < threads; ++i) {
-    pool.emplace_back([&io] { io.run(); });
+  for (auto& worker : workers) {
+    pool.emplace_back([&worker] {
+      auto busy = asio::make_work_guard(*worker);  // idle until stopped, not until out of work
+      worker->run();
+    });
     pthread_setname_np(pool.back().native_handle(), "ferry-io");  // for top -H and perf
   }
   io.run();
