@@ -188,7 +188,26 @@ struct SendPlan {
   std::vector<Result<SendResult>> results;  // per request, in request order
   std::vector<std::optional<PreparedSend>> prepared;
   size_t accepted = 0;
+  uint64_t last_seq = 0;  // of the messages apply_send() added, 0 if none
 };
+
+// The callback for a send's write: once it is durable, the queues' new messages may be served
+// (MessageIndex::set_synced) and their long polls woken; then `done`. A failed write releases
+// them too, as before: a store that fails a write fails every later one.
+WriteCallback after_sync(std::vector<std::pair<std::shared_ptr<Queue>, uint64_t>> sent,
+                         WriteCallback done) {
+  return [sent = std::move(sent), done = std::move(done)](bool ok) {
+    std::vector<std::function<void()>> wakes;
+    for (const auto& [q, last_seq] : sent) {
+      std::lock_guard lock(q->mu);
+      q->messages.set_synced(last_seq);
+      if (q->watchers.empty() || !q->messages.receivable()) continue;
+      for (auto& wake : take_watchers(*q)) wakes.push_back(std::move(wake));
+    }
+    fire(wakes);
+    if (done) done(ok);
+  };
+}
 
 }  // namespace
 
@@ -244,8 +263,8 @@ struct Engine::Impl {
   // Validates and encodes `requests` for queue `id` (taking its lock briefly for its limits).
   Result<SendPlan> plan_send(const QueueId& id, std::vector<SendRequest>& requests, int64_t now);
   // Call with plan.q->mu held. Indexes the accepted messages and adds their writes to `batch`;
-  // returns whether one became visible now (watchers to wake).
-  Result<bool> apply_send(SendPlan& plan, int64_t now, WriteBatch& batch);
+  // they are served once that batch is durable (write it with after_sync()).
+  Result<base::Ok> apply_send(SendPlan& plan, int64_t now, WriteBatch& batch);
   // md5_of_body: the body's MD5 (hex) if already computed, else empty.
   Result<PreparedSend> prepare(const SendLimits& limits, SendRequest& req, int64_t now,
                                std::string md5_of_body, SendResult* result);
@@ -1225,7 +1244,7 @@ Result<SendPlan> Engine::Impl::plan_send(const QueueId& id, std::vector<SendRequ
   return plan;
 }
 
-Result<bool> Engine::Impl::apply_send(SendPlan& plan, int64_t now, WriteBatch& batch) {
+Result<base::Ok> Engine::Impl::apply_send(SendPlan& plan, int64_t now, WriteBatch& batch) {
   Impl& d = *this;
   Queue* q = plan.q.get();
   if (q->deleted) return queue_does_not_exist();
@@ -1234,7 +1253,6 @@ Result<bool> Engine::Impl::apply_send(SendPlan& plan, int64_t now, WriteBatch& b
   if (q->config.fifo != plan.limits.fifo) return queue_does_not_exist();
   const bool fifo = plan.limits.fifo;
   uint64_t seq = d.allocate_seqs(plan.accepted);
-  bool visible_now = false;
   for (size_t i = 0; i < plan.prepared.size(); ++i) {
     auto& p = plan.prepared[i];
     if (!p) continue;
@@ -1254,7 +1272,8 @@ Result<bool> Engine::Impl::apply_send(SendPlan& plan, int64_t now, WriteBatch& b
     m.sent_ms = p->sent_ms;
     m.visible_at_ms = p->visible_at_ms;
     m.status = p->visible_at_ms > now ? MessageStatus::kDelayed : MessageStatus::kVisible;
-    visible_now |= m.status == MessageStatus::kVisible;
+    m.awaits_sync = true;
+    plan.last_seq = m.seq;
     if (d.try_cache(p->payload.size())) m.payload = std::make_unique<std::string>(p->payload);
     batch.put(codec::payload_key(q->incarnation, m.seq), std::move(p->payload));
     if (fifo) {
@@ -1267,7 +1286,7 @@ Result<bool> Engine::Impl::apply_send(SendPlan& plan, int64_t now, WriteBatch& b
     }
     q->messages.add(std::move(m), p->group);
   }
-  return visible_now;
+  return base::Ok{};
 }
 
 Result<std::vector<Result<SendResult>>> Engine::send_messages(const QueueId& id,
@@ -1279,20 +1298,19 @@ Result<std::vector<Result<SendResult>>> Engine::send_messages(const QueueId& id,
   if (!plan) return base::fail(plan.error());
   if (plan->accepted == 0) return std::move(plan->results);
 
-  DeferredDone deferred(std::move(done));
-  std::vector<std::function<void()>> wakes;
+  std::optional<DeferredDone> deferred;
   {
     std::lock_guard lock(plan->q->mu);
     WriteBatch batch;
-    auto visible = d.apply_send(*plan, now, batch);
-    if (!visible) return base::fail(visible.error());
+    if (auto applied = d.apply_send(*plan, now, batch); !applied) {
+      return base::fail(applied.error());
+    }
+    deferred.emplace(after_sync({{plan->q, plan->last_seq}}, std::move(done)));
     // Even a batch of duplicates only (nothing to write) answers after a sync, so that the
     // originals it reports are durable.
-    d.store.write(std::move(batch), Durability::kSync, deferred.callback());
-    if (*visible) wakes = take_watchers(*plan->q);
+    d.store.write(std::move(batch), Durability::kSync, deferred->callback());
   }
-  deferred.release();
-  fire(wakes);
+  deferred->release();
   return std::move(plan->results);
 }
 
@@ -1323,34 +1341,29 @@ std::vector<Result<std::vector<Result<SendResult>>>> Engine::send_to_queues(
   std::sort(queues.begin(), queues.end());
   queues.erase(std::unique(queues.begin(), queues.end()), queues.end());
 
-  DeferredDone deferred(std::move(done));
-  std::vector<std::function<void()>> wakes;
+  std::optional<DeferredDone> deferred;
   {
     std::vector<std::unique_lock<std::mutex>> locks;
     locks.reserve(queues.size());
     for (Queue* q : queues) locks.emplace_back(q->mu);
     WriteBatch batch = std::move(also);
+    std::vector<std::pair<std::shared_ptr<Queue>, uint64_t>> sent;
     for (size_t i = 0; i < plans.size(); ++i) {
       auto& plan = plans[i];
       if (!plan) continue;
       if (plan->accepted > 0) {
-        auto visible = d.apply_send(*plan, now, batch);
-        if (!visible) {
-          out[i] = base::fail(visible.error());
+        if (auto applied = d.apply_send(*plan, now, batch); !applied) {
+          out[i] = base::fail(applied.error());
           continue;
         }
-        if (*visible) {
-          auto w = take_watchers(*plan->q);
-          wakes.insert(wakes.end(), std::make_move_iterator(w.begin()),
-                       std::make_move_iterator(w.end()));
-        }
+        if (plan->last_seq != 0) sent.emplace_back(plan->q, plan->last_seq);
       }
       out[i] = std::move(plan->results);
     }
-    d.store.write(std::move(batch), Durability::kSync, deferred.callback());
+    deferred.emplace(after_sync(std::move(sent), std::move(done)));
+    d.store.write(std::move(batch), Durability::kSync, deferred->callback());
   }
-  deferred.release();
-  fire(wakes);
+  deferred->release();
   return out;
 }
 
@@ -1521,7 +1534,8 @@ Result<std::vector<ReceivedMessage>> Engine::receive_messages(const QueueId& id,
             if (out.size() >= wanted) break;
             MessageMeta* m = index.find(seq);
             if (!m) continue;
-            if (m->status != MessageStatus::kVisible) break;  // nothing overtakes it
+            // Nothing overtakes it.
+            if (m->status != MessageStatus::kVisible || index.awaits_sync(*m)) break;
             if (!skip(*m)) deliver(*m);
           }
         }

@@ -730,6 +730,104 @@ TEST_F(EngineTest, InflightLimit) {
 
 // Long polling --------------------------------------------------------------------------------
 
+// A store that applies writes at once (reads see them) but holds their callbacks until
+// sync(), as RocksStore does until the WAL is synced.
+class UnsyncedStore final : public storage::Store {
+ public:
+  void write(storage::WriteBatch batch, storage::Durability durability,
+             storage::WriteCallback done) override {
+    inner_.write(std::move(batch), durability, nullptr);
+    if (done) held_.push_back(std::move(done));
+  }
+  std::optional<std::string> get(std::string_view key) override { return inner_.get(key); }
+  void scan(std::string_view prefix,
+            const std::function<bool(std::string_view, std::string_view)>& fn) override {
+    inner_.scan(prefix, fn);
+  }
+  std::string describe() const override { return "unsynced"; }
+  void close() override { inner_.close(); }
+  // Runs the held callbacks, in write order.
+  void sync() {
+    auto held = std::move(held_);
+    held_.clear();
+    for (auto& done : held) done(true);
+  }
+
+ private:
+  storage::MemoryStore inner_;
+  std::vector<storage::WriteCallback> held_;
+};
+
+SendRequest request(std::string body, std::string group = {}, std::string dedup = {}) {
+  SendRequest r;
+  r.body = std::move(body);
+  r.message_group_id = std::move(group);
+  r.deduplication_id = std::move(dedup);
+  return r;
+}
+
+TEST(EngineSync, ASentMessageIsServedOnlyOnceDurable) {
+  UnsyncedStore store;
+  base::FakeClock clock(1'700'000'000'000);
+  Engine engine(store, clock, EngineOptions{});
+  const QueueId standard{"123456789012", "q"}, fifo{"123456789012", "q.fifo"};
+  ASSERT_TRUE(engine.create_queue(standard, {}, {}, nullptr).ok());
+  ASSERT_TRUE(engine.create_queue(fifo, {{"FifoQueue", "true"}}, {}, nullptr).ok());
+  store.sync();
+  ReceiveRequest receive;
+  receive.max_messages = 10;
+
+  for (const QueueId& q : {standard, fifo}) {
+    SCOPED_TRACE(q.name);
+    const bool is_fifo = q == fifo;
+    int wakes = 0;
+    ASSERT_TRUE(engine.watch(q, [&] { ++wakes; }).ok());
+    bool answered = false;
+    auto sent = engine.send_message(q, request("first", is_fifo ? "g" : "", is_fifo ? "d1" : ""),
+                                    [&](bool ok) { answered = ok; });
+    ASSERT_TRUE(sent.ok()) << sent.error().message;
+    // Written, not yet durable: the sender has no answer, and no receiver gets it.
+    EXPECT_FALSE(answered);
+    EXPECT_EQ(wakes, 0);
+    EXPECT_TRUE(engine.receive_messages(q, receive)->empty());
+    int early = 0;
+    ASSERT_TRUE(engine.watch(q, [&] { ++early; }).ok());
+    EXPECT_EQ(early, 0);  // a long poll keeps waiting
+
+    store.sync();
+    EXPECT_TRUE(answered);
+    EXPECT_EQ(wakes, 1);  // woken by the sync
+    EXPECT_EQ(early, 1);
+    auto got = engine.receive_messages(q, receive);
+    ASSERT_EQ(got->size(), 1u);
+    EXPECT_EQ((*got)[0].body, "first");
+    EXPECT_EQ((*got)[0].message_id, sent->message_id);
+  }
+
+  // Durable messages ahead of an unsynced one are served; it and those after it wait.
+  for (const QueueId& q : {standard, fifo}) {
+    SCOPED_TRACE(q.name);
+    const bool is_fifo = q == fifo;
+    ASSERT_TRUE(
+        engine.send_message(q, request("a", is_fifo ? "g2" : "", is_fifo ? "a" : ""), nullptr)
+            .ok());
+    store.sync();
+    ASSERT_TRUE(
+        engine.send_message(q, request("b", is_fifo ? "g2" : "", is_fifo ? "b" : ""), nullptr)
+            .ok());
+    auto got = engine.receive_messages(q, receive);
+    ASSERT_EQ(got->size(), 1u);
+    EXPECT_EQ((*got)[0].body, "a");
+    store.sync();
+    receive.visibility_timeout = 0;  // "a" stays in flight in the FIFO group otherwise
+    ASSERT_TRUE(engine.delete_message(q, (*got)[0].receipt_handle).ok());
+    got = engine.receive_messages(q, receive);
+    ASSERT_EQ(got->size(), 1u);
+    EXPECT_EQ((*got)[0].body, "b");
+    receive.visibility_timeout.reset();
+  }
+}
+
 TEST_F(EngineTest, WatchWakesOnSendVisibilityChangeAndDeletion) {
   create();
   int wakes = 0;

@@ -140,6 +140,11 @@ uint64_t MessageIndex::pop_ready_group() {
       push_ready(entry.seq);
       continue;
     }
+    if (awaits_sync(*head)) {
+      // Ready once durable; the groups after it wait too (for as long as a sync takes).
+      push_ready(entry.seq);
+      return 0;
+    }
     return entry.seq;
   }
   return 0;
@@ -157,7 +162,12 @@ std::vector<uint64_t> MessageIndex::group_messages(uint64_t group, size_t limit)
 }
 
 bool MessageIndex::receivable() {
-  if (!grouped_) return visible_n_ > 0;
+  if (!grouped_) {
+    MessageMeta* m = pop_visible();
+    if (m == nullptr) return false;
+    note_visible(*m);
+    return true;
+  }
   const uint64_t g = pop_ready_group();
   if (g == 0) return false;
   push_ready(g);
@@ -224,10 +234,10 @@ void MessageIndex::compact() {
 MessageMeta* MessageIndex::pop_visible() {
   assert(!grouped_);
   while (!visible_.empty()) {
+    MessageMeta* m = find(visible_.front());  // the lowest seq
+    if (m && m->status == MessageStatus::kVisible && awaits_sync(*m)) return nullptr;
     std::pop_heap(visible_.begin(), visible_.end(), std::greater<>());
-    const uint64_t seq = visible_.back();
     visible_.pop_back();
-    MessageMeta* m = find(seq);
     if (m && m->status == MessageStatus::kVisible) return m;
   }
   return nullptr;

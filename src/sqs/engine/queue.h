@@ -3,6 +3,7 @@
 // Owned by Engine (std::shared_ptr, so a request in progress keeps a queue alive while
 // delete_queue drops it from the directory). Every field below `mu` is guarded by `mu`; any
 // thread may take it.
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <deque>
@@ -44,6 +45,8 @@ struct MessageMeta {
   bool state_stored = false;
   // Whether a receive changed its state without writing it (see Engine::save_receive_state).
   bool state_unsaved = false;
+  // Sent, and served only once the send's write is durable (MessageIndex::set_synced).
+  bool awaits_sync = false;
   std::unique_ptr<std::string> payload;  // the encoded payload while cached, else null
 
   int64_t first_receive_ms() const { return from_offset(first_receive_offset); }
@@ -68,6 +71,13 @@ static_assert(sizeof(MessageMeta) == 48, "per-message memory is a budget");
 // its first live message is visible; ready groups are found through a lazy min-heap of
 // (first seq, group), pushed whenever a group may have become ready and checked when popped.
 // The visible heap is not kept for grouped indexes: receives go through the groups.
+//
+// A sent message is served only once its write is durable: the store shows a write to reads
+// before it is synced, and a message received then and lost in a crash would have been
+// delivered although its sender was never answered (and, FIFO, sent again under a new id).
+// Writes to a queue are synced in send order, so one watermark per queue says which sent
+// messages are durable (set_synced). A message not yet durable stops a receive where it
+// stands: none after it in its queue (standard) or its group (FIFO) is served first.
 //
 // Pointers returned by find()/pop_visible() stay valid until the next maintain() or clear().
 class MessageIndex {
@@ -99,12 +109,17 @@ class MessageIndex {
   uint64_t group_of(uint64_t seq) const;
   size_t groups() const { return groups_.size(); }
   // Whether a receive would find a message now: one visible, and for a grouped index one in a
-  // ready group.
+  // ready group; and durable.
   bool receivable();
+  // Every sent message with a seq up to `seq` is durable.
+  void set_synced(uint64_t seq) { synced_seq_ = std::max(synced_seq_, seq); }
+  // Whether m is visible but may not be served yet.
+  bool awaits_sync(const MessageMeta& m) const { return m.awaits_sync && m.seq > synced_seq_; }
   // Drops tombstones at the front, makes due messages visible, rebuilds stale structures.
   void maintain(int64_t now_ms);
-  // The next visible message (lowest seq), taken off the visible heap. The caller must then
-  // call set_invisible(), remove() or push_visible() on it.
+  // The next visible message (lowest seq), taken off the visible heap, or null if there is
+  // none or it awaits its sync. The caller must then call set_invisible(), remove() or
+  // push_visible() on it.
   MessageMeta* pop_visible();
   void push_visible(MessageMeta& m);
   void set_invisible(MessageMeta& m, int64_t until_ms, MessageStatus status);
@@ -170,6 +185,7 @@ class MessageIndex {
   std::vector<uint64_t> visible_;  // min-heap (std::greater)
   std::vector<Timer> timers_;      // min-heap (std::greater)
   size_t live_ = 0, dead_ = 0;
+  uint64_t synced_seq_ = 0;
   size_t visible_n_ = 0, inflight_n_ = 0, delayed_n_ = 0;
 };
 
