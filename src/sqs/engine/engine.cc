@@ -87,6 +87,7 @@ std::vector<std::function<void()>> take_watchers(Queue& q) {
   wakes.reserve(q.watchers.size());
   for (auto& [token, wake] : q.watchers) wakes.push_back(std::move(wake));
   q.watchers.clear();
+  q.watched = false;
   return wakes;
 }
 
@@ -199,8 +200,9 @@ WriteCallback after_sync(std::vector<std::pair<std::shared_ptr<Queue>, uint64_t>
   return [sent = std::move(sent), done = std::move(done)](bool ok) {
     std::vector<std::function<void()>> wakes;
     for (const auto& [q, last_seq] : sent) {
-      std::lock_guard lock(q->mu);
       q->messages.set_synced(last_seq);
+      if (!q->watched) continue;
+      std::lock_guard lock(q->mu);
       if (q->watchers.empty() || !q->messages.receivable()) continue;
       for (auto& wake : take_watchers(*q)) wakes.push_back(std::move(wake));
     }
@@ -2126,11 +2128,13 @@ Result<uint64_t> Engine::watch(const QueueId& id, std::function<void()> wake) {
     d.maintain(*q, d.clock.now_ms(), expired);
     d.write_lazy(expired);
     // A message may have arrived between the caller's empty receive and this call: then wake
-    // at once instead of waiting for the next one.
+    // at once instead of waiting for the next one. `watched` first (see Queue::watched).
+    q->watched = true;
     if (!q->messages.receivable()) {
       q->watchers.emplace(token, std::move(wake));
       return token;
     }
+    q->watched = !q->watchers.empty();
   }
   wake();
   return token;
@@ -2141,6 +2145,7 @@ void Engine::unwatch(const QueueId& id, uint64_t token) {
   if (!q) return;
   std::lock_guard lock(q->mu);
   q->watchers.erase(token);
+  q->watched = !q->watchers.empty();
 }
 
 std::optional<int64_t> Engine::next_visibility_change(const QueueId& id) const {

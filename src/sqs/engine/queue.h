@@ -111,9 +111,14 @@ class MessageIndex {
   // Whether a receive would find a message now: one visible, and for a grouped index one in a
   // ready group; and durable.
   bool receivable();
-  // Every sent message with a seq up to `seq` is durable.
-  void set_synced(uint64_t seq) { synced_seq_ = std::max(synced_seq_, seq); }
-  // Whether m is visible but may not be served yet.
+  // Every sent message with a seq up to `seq` is durable. The one member that may be called
+  // without the queue's mutex (by a send's sync callback, see Queue::watched).
+  void set_synced(uint64_t seq) {
+    uint64_t seen = synced_seq_.load();
+    while (seen < seq && !synced_seq_.compare_exchange_weak(seen, seq)) {
+    }
+  }
+  // Whether m may not be served yet.
   bool awaits_sync(const MessageMeta& m) const { return m.awaits_sync && m.seq > synced_seq_; }
   // Drops tombstones at the front, makes due messages visible, rebuilds stale structures.
   void maintain(int64_t now_ms);
@@ -185,7 +190,7 @@ class MessageIndex {
   std::vector<uint64_t> visible_;  // min-heap (std::greater)
   std::vector<Timer> timers_;      // min-heap (std::greater)
   size_t live_ = 0, dead_ = 0;
-  uint64_t synced_seq_ = 0;
+  std::atomic<uint64_t> synced_seq_{0};
   size_t visible_n_ = 0, inflight_n_ = 0, delayed_n_ = 0;
 };
 
@@ -221,6 +226,11 @@ struct Queue {
   int64_t last_purge_ms = kNeverPurged;
   MessageIndex messages;
   std::map<uint64_t, std::function<void()>> watchers;  // token -> wake
+  // Set (under mu) before watch() checks for a receivable message, and kept while `watchers`
+  // is not empty. A send's sync callback reads it after advancing the watermark, without the
+  // lock (which the commit thread would otherwise contend for on every send): one of the two
+  // sees the other's write, so a long poll that found only unsynced messages is woken.
+  std::atomic<bool> watched{false};
 
   // FIFO only. Deduplication window: scope key (see codec::dedup_key) -> the message it
   // admitted; dedup_order lists (sent time, key) in send order for expiry.
