@@ -48,7 +48,9 @@ TEST(Auth, WithoutAUsableCredentialTheCallerIsTheDefault) {
   for (std::string_view header :
        {"", "AWS4-HMAC-SHA256 Credential=", "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1",
         "AWS4-HMAC-SHA256 Credential=/20260101/us-east-1/sqs/aws4_request",
-        "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/sqs/aws5_request", "Basic dXNlcg=="}) {
+        "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/sqs/aws5_request",
+        "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/sqs/aws4_request/x",
+        "Basic dXNlcg=="}) {
     Caller c = kAuth.identify(header, {});
     EXPECT_EQ(c.access_key, "") << header;
     EXPECT_EQ(c.account, "000000000000") << header;
