@@ -292,10 +292,6 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Connection> conn) {
       break;
     }
     conn->busy = true;
-    if (parser.get()[bhttp::field::expect] == "100-continue") {
-      bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
-      co_await bhttp::async_write(stream, cont, use_tuple);
-    }
     // The body usually came in with the header: parse what the buffer holds first, and read
     // (arming the timer, another trip through the scheduler) only if more is due.
     parser.eager(true);
@@ -304,6 +300,13 @@ asio::awaitable<void> Server::serve(std::shared_ptr<Connection> conn) {
       if (ec == bhttp::error::need_more) ec = {};
     }
     if (!ec && !parser.is_done()) {
+      // A client that asked to be told to go on waits for that before its body; one whose body
+      // is here already need not be told (RFC 9110, 10.1.1), which spares most requests a
+      // look-up among the fields.
+      if (parser.get()[bhttp::field::expect] == "100-continue") {
+        bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
+        co_await bhttp::async_write(stream, cont, use_tuple);
+      }
       stream.expires_after(options_.read_timeout);
       std::tie(ec, n) = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
     }

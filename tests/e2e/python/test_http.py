@@ -80,6 +80,45 @@ class HttpTest(unittest.TestCase):
         self.assertTrue(answer.startswith(b"HTTP/1.1 200"), answer[:200])
         self.assertIn(b"x-amzn-requestid:", answer.lower())
 
+    def test_expect_100_continue_is_answered_before_the_body(self):
+        body = b"{}"
+        head = (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-amz-json-1.0\r\n"
+                b"X-Amz-Target: AmazonSQS.ListQueues\r\nExpect: 100-continue\r\n"
+                b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+        with socket.create_connection((server.host, server.port), timeout=10) as s:
+            s.sendall(head)
+            interim = b""
+            while b"\r\n\r\n" not in interim:
+                chunk = s.recv(65536)
+                self.assertTrue(chunk, "closed before the interim answer")
+                interim += chunk
+            self.assertTrue(interim.startswith(b"HTTP/1.1 100"), interim[:80])
+            s.sendall(body)
+            final = interim.partition(b"\r\n\r\n")[2]
+            while b"\r\n\r\n" not in final or not final.rstrip().endswith(b"}"):
+                chunk = s.recv(65536)
+                self.assertTrue(chunk, "closed before the final answer")
+                final += chunk
+            self.assertTrue(final.startswith(b"HTTP/1.1 200"), final[:80])
+            self.assertIn(b"x-amzn-requestid:", final.lower())
+
+    def test_expect_100_continue_with_the_body_sent_along_gets_the_answer(self):
+        # The body is here already: an interim answer may come or not; the final one must.
+        with socket.create_connection((server.host, server.port), timeout=10) as s:
+            s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-amz-json-1.0"
+                      b"\r\nX-Amz-Target: AmazonSQS.ListQueues\r\nExpect: 100-continue\r\n"
+                      b"Content-Length: 2\r\n\r\n{}")
+            data = b""
+            while True:
+                final = data
+                if final.startswith(b"HTTP/1.1 100") and b"\r\n\r\n" in final:
+                    final = final.split(b"\r\n\r\n", 1)[1]
+                if final.startswith(b"HTTP/1.1 2") and final.rstrip().endswith(b"}"):
+                    break
+                chunk = s.recv(65536)
+                self.assertTrue(chunk, f"closed before the final answer: {data[:200]!r}")
+                data += chunk
+            self.assertIn(b"x-amzn-requestid:", final.lower())
 
 if __name__ == "__main__":
     unittest.main()
