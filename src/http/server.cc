@@ -175,8 +175,11 @@ asio::awaitable<void> refuse(beast::tcp_stream& stream, unsigned version, bhttp:
 
 }  // namespace
 
-Server::Server(asio::io_context& io, ServerOptions options, Handler handler)
-    : io_(io), options_(std::move(options)), handler_(std::move(handler)), acceptor_(io) {}
+Server::Server(std::vector<asio::io_context*> contexts, ServerOptions options, Handler handler)
+    : contexts_(std::move(contexts)),
+      options_(std::move(options)),
+      handler_(std::move(handler)),
+      acceptor_(*contexts_.at(0)) {}
 
 Server::~Server() = default;
 
@@ -204,12 +207,8 @@ bool Server::start(std::string* error) {
 
 asio::awaitable<void> Server::accept_loop() {
   for (;;) {
-    // A context run by one thread needs no strand: a connection's handlers never run at once
-    // there, and its strand's bookkeeping (a mutex, shared_ptr copies in every executor copy)
-    // was several percent of a small request's CPU.
-    asio::any_io_executor where = asio::make_strand(io_);
-    if (!contexts_.empty()) where = contexts_[next_context_++ % contexts_.size()]->get_executor();
-    auto [ec, socket] = co_await acceptor_.async_accept(where, use_tuple);
+    auto& context = *contexts_[next_context_++ % contexts_.size()];
+    auto [ec, socket] = co_await acceptor_.async_accept(context, use_tuple);
     if (stopping_) co_return;
     if (ec) {
       if (ec == asio::error::operation_aborted) co_return;
@@ -441,7 +440,7 @@ void Server::stop() {
       }
     });
   }
-  if (active_ == 0 && on_drained_) asio::post(io_, on_drained_);
+  if (active_ == 0 && on_drained_) asio::post(acceptor_.get_executor(), on_drained_);
 }
 
 }  // namespace ferry::http

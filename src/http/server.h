@@ -3,9 +3,10 @@
 // port, see http2_session.h): one coroutine per connection with keep-alive, header and body size
 // limits, read timeouts, streamed responses and graceful shutdown.
 //
-// Ownership and threads: the Server is owned by main() and outlives the io_context's threads.
-// Every connection runs as a coroutine on its own strand of the io_context; the handler is
-// invoked on that strand and may suspend (long polling, waiting for a durable commit).
+// Ownership and threads: the Server is owned by main() and outlives the io_contexts' threads.
+// Every connection runs as a coroutine on one of the contexts it was given, each run by one
+// thread, so it needs no strand; the handler is invoked there and may suspend (long polling,
+// waiting for a durable commit).
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -86,14 +87,15 @@ struct ServerOptions {
 
 class Server {
  public:
-  Server(asio::io_context& io, ServerOptions options, Handler handler);
+  // `contexts`: one per I/O thread, each run by that thread alone; connections are handed out
+  // to them in turn, and the first also runs the listener. A context run by one thread needs no
+  // strand, whose mutex and shared_ptr copies (in every copy of its executor) were several
+  // percent of a small request's CPU.
+  Server(std::vector<asio::io_context*> contexts, ServerOptions options, Handler handler);
   ~Server();
 
   // Binds and starts accepting. Returns false and fills *error on failure.
   bool start(std::string* error);
-  // Serve connections on these contexts, each run by one thread, handed out in turn; call
-  // before start(). Without them every connection gets a strand of the server's context.
-  void serve_on(std::vector<asio::io_context*> contexts) { contexts_ = std::move(contexts); }
   uint16_t port() const { return port_; }
 
   // Stops accepting and closes idle connections; a connection busy with a request finishes it,
@@ -113,8 +115,7 @@ class Server {
                                     beast::flat_buffer& buffer, Request* upgraded);
   void connection_closed(const std::shared_ptr<Connection>& conn);
 
-  asio::io_context& io_;
-  std::vector<asio::io_context*> contexts_;
+  const std::vector<asio::io_context*> contexts_;
   size_t next_context_ = 0;  // the accept loop's alone
   ServerOptions options_;
   Handler handler_;

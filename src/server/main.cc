@@ -106,8 +106,8 @@ int main(int argc, char** argv) {
 
   // The listener binds before the services are made, so that with --port 0 the URLs they hand
   // out carry the port it got. Nothing is served before io.run(), once `serve` is set.
-  // One context per I/O thread, each run by that thread alone (see http::Server::serve_on):
-  // `io` (the main thread's) also runs the listener, signals and the services' background work.
+  // One context per I/O thread, each run by that thread alone (see http::Server): `io` (the
+  // main thread's) also runs the listener, signals and the services' background work.
   int threads = config.threads > 0
                     ? config.threads
                     : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
@@ -121,10 +121,9 @@ int main(int argc, char** argv) {
   http::ServerOptions server_options;
   server_options.host = config.host;
   server_options.port = static_cast<uint16_t>(config.port);
-  http::Server server(io, server_options, [&serve](http::Request& req, const http::PeerInfo& peer) {
-    return serve(req, peer);
-  });
-  server.serve_on(contexts);
+  http::Server server(
+      contexts, server_options,
+      [&serve](http::Request& req, const http::PeerInfo& peer) { return serve(req, peer); });
   if (!server.start(&error)) {
     spdlog::error("{}", error);
     return 1;

@@ -819,12 +819,10 @@ TEST(EngineSync, ASentMessageIsServedOnlyOnceDurable) {
     ASSERT_EQ(got->size(), 1u);
     EXPECT_EQ((*got)[0].body, "a");
     store.sync();
-    receive.visibility_timeout = 0;  // "a" stays in flight in the FIFO group otherwise
     ASSERT_TRUE(engine.delete_message(q, (*got)[0].receipt_handle).ok());
     got = engine.receive_messages(q, receive);
     ASSERT_EQ(got->size(), 1u);
     EXPECT_EQ((*got)[0].body, "b");
-    receive.visibility_timeout.reset();
   }
 }
 

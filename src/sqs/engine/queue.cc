@@ -162,12 +162,7 @@ std::vector<uint64_t> MessageIndex::group_messages(uint64_t group, size_t limit)
 }
 
 bool MessageIndex::receivable() {
-  if (!grouped_) {
-    MessageMeta* m = pop_visible();
-    if (m == nullptr) return false;
-    note_visible(*m);
-    return true;
-  }
+  if (!grouped_) return front_visible() != nullptr;
   const uint64_t g = pop_ready_group();
   if (g == 0) return false;
   push_ready(g);
@@ -231,16 +226,24 @@ void MessageIndex::compact() {
   }
 }
 
-MessageMeta* MessageIndex::pop_visible() {
+MessageMeta* MessageIndex::front_visible() {
   assert(!grouped_);
   while (!visible_.empty()) {
     MessageMeta* m = find(visible_.front());  // the lowest seq
-    if (m && m->status == MessageStatus::kVisible && awaits_sync(*m)) return nullptr;
-    std::pop_heap(visible_.begin(), visible_.end(), std::greater<>());
+    if (m && m->status == MessageStatus::kVisible) return awaits_sync(*m) ? nullptr : m;
+    std::pop_heap(visible_.begin(), visible_.end(), std::greater<>());  // a stale entry
     visible_.pop_back();
-    if (m && m->status == MessageStatus::kVisible) return m;
   }
   return nullptr;
+}
+
+MessageMeta* MessageIndex::pop_visible() {
+  MessageMeta* m = front_visible();
+  if (m != nullptr) {
+    std::pop_heap(visible_.begin(), visible_.end(), std::greater<>());
+    visible_.pop_back();
+  }
+  return m;
 }
 
 void MessageIndex::push_visible(MessageMeta& m) {

@@ -174,6 +174,9 @@ class MessageIndex {
   // Every status change of a live message goes through here (counts, groups, heaps).
   void set_status(MessageMeta& m, MessageStatus to);
   void note_visible(MessageMeta& m);
+  // The visible message at the top of the visible heap (dropping stale entries above it), or
+  // null if there is none or it awaits its sync.
+  MessageMeta* front_visible();
   void trim(Group& g);
   bool timer_valid(const Timer& t);
   void compact();
