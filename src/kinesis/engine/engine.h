@@ -290,7 +290,7 @@ class Engine {
 
   // --- enhanced fan-out (SubscribeToShard) ---
   // A subscription of a registered consumer to one shard: the API reads it whenever `wake` says
-  // something may have changed. `wake` is called from any thread (the store's commit thread
+  // something may have changed. `wake` is called from any thread (the store's callback thread
   // after a put is durable, or under the engine mutex when a shard closes or a subscription is
   // taken over): it must only post.
   struct SubscribeInput {
@@ -395,7 +395,7 @@ class Engine {
   std::deque<CacheEntry> cache_order_;  // cached records, oldest first (may hold stale entries)
 
   // Enhanced fan-out: subscriptions under their own mutex (taken after mu_, never before it),
-  // because put completions wake them from the store's commit thread, possibly under mu_.
+  // because put completions wake them from the store's callback thread, possibly under mu_.
   struct Subscriber {
     std::string consumer_arn;
     uint64_t incarnation = 0;

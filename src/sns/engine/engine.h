@@ -9,8 +9,9 @@
 // the messages of one topic in publish order in every queue.
 // Durability: a mutating method that takes `done` issues its store write(s) and, on success,
 // calls `done(ok)` exactly once, after they are on stable storage (possibly on the store's
-// commit thread, possibly before the method returns). On failure it returns the error and never
-// calls `done`. For publish(), `done` runs once every delivery to a local SQS queue is synced.
+// commit or sync thread, possibly before the method returns). On failure it returns the error and
+// never calls `done`. For publish(), `done` runs once every delivery to a local SQS queue is
+// synced.
 #include <cstdint>
 #include <functional>
 #include <map>

@@ -6,8 +6,8 @@
 // each queue has its own mutex, the queue directory has another.
 // Durability: a mutating method that takes `done` issues its store write(s) and, on success,
 // calls `done(ok)` exactly once, after the write is on stable storage (possibly on the store's
-// commit thread, possibly before the method returns). On failure it returns the error and never
-// calls `done`. Deletes, receives and visibility changes are written lazily (kLazy): after a
+// commit or sync thread, possibly before the method returns). On failure it returns the error and
+// never calls `done`. Deletes, receives and visibility changes are written lazily (kLazy): after a
 // crash a message may come back, never vanish.
 #include <cstdint>
 #include <functional>

@@ -231,8 +231,8 @@ struct Queue {
   std::map<uint64_t, std::function<void()>> watchers;  // token -> wake
   // Set (under mu) before watch() checks for a receivable message, and kept while `watchers`
   // is not empty. A send's sync callback reads it after advancing the watermark, without the
-  // lock (which the commit thread would otherwise contend for on every send): one of the two
-  // sees the other's write, so a long poll that found only unsynced messages is woken.
+  // lock (which the store's callback thread would otherwise contend for on every send): one of the
+  // two sees the other's write, so a long poll that found only unsynced messages is woken.
   std::atomic<bool> watched{false};
 
   // FIFO only. Deduplication window: scope key (see codec::dedup_key) -> the message it

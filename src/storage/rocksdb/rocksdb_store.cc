@@ -226,10 +226,8 @@ RocksStore::RocksStore(RocksOptions options, Environment environment, rocksdb::D
   // Named, so that top -H and perf tell them apart from the I/O threads.
   commit_thread_ = std::thread([this] { commit_loop(); });
   pthread_setname_np(commit_thread_.native_handle(), "ferry-commit");
-  if (options_.mode == SyncMode::kRelaxed) {
-    sync_thread_ = std::thread([this] { sync_loop(); });
-    pthread_setname_np(sync_thread_.native_handle(), "ferry-wal-sync");
-  }
+  sync_thread_ = std::thread([this] { sync_loop(); });
+  pthread_setname_np(sync_thread_.native_handle(), "ferry-wal-sync");
 }
 
 RocksStore::~RocksStore() { close(); }
@@ -296,6 +294,26 @@ void RocksStore::commit_loop() {
     }
     const bool ok = apply(group);
     retire(group);
+    if (options_.mode == SyncMode::kStrict) {
+      const bool want_sync = std::any_of(group.begin(), group.end(), [](const auto& pending) {
+        return pending->durability == Durability::kSync;
+      });
+      bool handed_over = false;
+      {
+        std::lock_guard lock(sync_mu_);
+        // Behind groups that wait for their sync, even a lazy group waits: callbacks keep the
+        // order of the writes.
+        if (want_sync || !written_.empty() || syncing_ > 0) {
+          written_.push_back(Written{std::move(group), ok, want_sync});
+          handed_over = true;
+        }
+      }
+      if (handed_over) {
+        sync_cv_.notify_one();
+        group.clear();
+        continue;
+      }
+    }
     for (const auto& pending : group) {
       if (pending->done) pending->done(ok);
     }
@@ -304,7 +322,6 @@ void RocksStore::commit_loop() {
 }
 
 bool RocksStore::apply(const std::vector<std::unique_ptr<Pending>>& group) {
-  bool want_sync = false;
   // The group's operations in key order, so that each memtable insert lands next to the one
   // before in its run (see ordered_runs): a queue's sends append at the end of its range while
   // its deletes take from the front. Operations on one key keep their order (a stable sort);
@@ -314,7 +331,6 @@ bool RocksStore::apply(const std::vector<std::unique_ptr<Pending>>& group) {
   bool has_range = false;
   size_t bytes = 12;  // WriteBatch's header: sequence number and count
   for (const auto& pending : group) {
-    want_sync |= pending->durability == Durability::kSync;
     for (const WriteBatch::Op& op : pending->batch.ops) {
       has_range |= op.kind == OpKind::kDeleteRange;
       ops.push_back(&op);
@@ -354,32 +370,20 @@ bool RocksStore::apply(const std::vector<std::unique_ptr<Pending>>& group) {
       return false;
     }
   }
-  const bool sync = want_sync && options_.mode == SyncMode::kStrict;
-  if (merged.Count() == 0) {
-    // Nothing to write; a kSync barrier still needs earlier lazy writes on stable storage.
-    if (sync && dirty_.exchange(false)) {
-      if (!sync_wal()) {
-        dirty_ = true;
-        return false;
-      }
-    }
-    return true;
-  }
+  // Nothing to write: a kSync barrier still waits for the sync of earlier lazy writes, which
+  // the sync thread makes when dirty_ says there are some.
+  if (merged.Count() == 0) return true;
 
-  rocksdb::WriteOptions write_options;
-  write_options.sync = sync;
-  const rocksdb::Status s = db_->Write(write_options, &merged);
+  // Never synced here: the sync thread syncs the WAL (strict mode) while this thread writes the
+  // next group.
+  const rocksdb::Status s = db_->Write(rocksdb::WriteOptions(), &merged);
   commits_.fetch_add(1, std::memory_order_relaxed);
   if (!s.ok()) {
     spdlog::error("rocksdb: write of {} batches failed: {}", group.size(), s.ToString());
     return false;
   }
-  if (sync) {
-    syncs_.fetch_add(1, std::memory_order_relaxed);
-    dirty_ = false;  // a synced write syncs the whole WAL before it
-  } else {
-    dirty_ = true;
-  }
+  // Set before the group is handed to the sync thread, which clears it before its sync.
+  dirty_ = true;
   return true;
 }
 
@@ -410,6 +414,41 @@ bool RocksStore::sync_wal() {
 }
 
 void RocksStore::sync_loop() {
+  if (options_.mode == SyncMode::kRelaxed) {
+    relaxed_sync_loop();
+    return;
+  }
+  std::vector<Written> taken;
+  for (;;) {
+    {
+      std::unique_lock lock(sync_mu_);
+      sync_cv_.wait(lock, [&] { return sync_stop_ || (!sync_paused_ && !written_.empty()); });
+      if (written_.empty()) return;  // stopping, and every group is called back
+      taken.swap(written_);
+      syncing_ = taken.size();
+    }
+    // One sync covers every group taken: each was written before it began. dirty_ is cleared
+    // first, so a write that lands meanwhile sets it again for the next sync.
+    const bool want_sync =
+        std::any_of(taken.begin(), taken.end(), [](const Written& w) { return w.want_sync; });
+    bool synced = true;
+    if (want_sync && dirty_.exchange(false) && !sync_wal()) {
+      dirty_ = true;
+      synced = false;
+    }
+    for (const Written& w : taken) {
+      const bool ok = w.ok && (synced || !w.want_sync);
+      for (const auto& pending : w.group) {
+        if (pending->done) pending->done(ok);
+      }
+    }
+    taken.clear();
+    std::lock_guard lock(sync_mu_);
+    syncing_ = 0;
+  }
+}
+
+void RocksStore::relaxed_sync_loop() {
   const auto interval = std::chrono::milliseconds(std::max(1, options_.relaxed_sync_interval_ms));
   std::unique_lock lock(sync_mu_);
   for (;;) {
@@ -432,6 +471,24 @@ void RocksStore::resume_commits_for_testing() {
     paused_ = false;
   }
   commit_cv_.notify_one();
+}
+
+void RocksStore::pause_syncs_for_testing() {
+  std::lock_guard lock(sync_mu_);
+  sync_paused_ = true;
+}
+
+void RocksStore::resume_syncs_for_testing() {
+  {
+    std::lock_guard lock(sync_mu_);
+    sync_paused_ = false;
+  }
+  sync_cv_.notify_one();
+}
+
+size_t RocksStore::groups_awaiting_sync_for_testing() {
+  std::lock_guard lock(sync_mu_);
+  return written_.size();
 }
 
 // ---- reads -----------------------------------------------------------------------------------
@@ -592,8 +649,9 @@ rocksdb::ColumnFamilyHandle* RocksStore::family(std::string_view key) const {
 void RocksStore::close() {
   std::lock_guard close_lock(close_mu_);
   if (db_closed_) return;
-  // A callback runs on the commit thread, which close() joins.
-  assert(std::this_thread::get_id() != commit_thread_.get_id());
+  // A callback runs on the commit or the sync thread, which close() joins.
+  assert(std::this_thread::get_id() != commit_thread_.get_id() &&
+         std::this_thread::get_id() != sync_thread_.get_id());
 
   {
     std::lock_guard lock(mu_);

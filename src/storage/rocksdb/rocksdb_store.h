@@ -3,16 +3,22 @@
 // pipeline.
 //
 // Ownership and threads. The server (or a test) owns the RocksStore through a unique_ptr. The
-// store owns one commit thread, and in SyncMode::kRelaxed one background sync thread.
+// store owns a commit thread and a sync thread (SyncMode::kStrict: the WAL syncs of the groups
+// the commit thread wrote; kRelaxed: a background sync every interval).
 // - write() may be called from any thread. It never touches disk: it appends the batch to a
 //   pending queue and to an in-memory overlay (so reads see it at once), then wakes the commit
 //   thread.
 // - The commit thread takes every pending batch at once, merges them in order into one
-//   rocksdb::WriteBatch and writes it (sync=true if any of them is kSync, in strict mode), then
-//   runs their callbacks in write() order. Concurrent writers therefore share one fsync.
-// - Callbacks run on the commit thread. They must be quick, must not throw, must not block on
-//   another write's callback, and must not call close(). A write() made after close() calls its
-//   callback with ok=false on the calling thread, before write() returns.
+//   rocksdb::WriteBatch and writes it to the WAL and the memtable without a sync. In strict mode
+//   a group holding a kSync batch then goes to the sync thread, which syncs the WAL once for
+//   every group written before the sync began and runs their callbacks, while the commit thread
+//   writes the next group: writing and syncing overlap. Concurrent writers therefore share one
+//   fsync. A group without kSync batches calls back from the commit thread, unless groups before
+//   it still wait for their sync: callbacks always run in write() order.
+// - Callbacks run on the commit or the sync thread, one at a time. They must be quick, must not
+//   throw, must not block on another write's callback, and must not call close(). A write()
+//   made after close() calls its callback with ok=false on the calling thread, before write()
+//   returns.
 // - get() and scan() may be called from any thread; they read the overlay (queued writes) over
 //   RocksDB, so they see every write issued before them (read-your-writes). A scan's view is
 //   consistent as of its start. scan() calls fn on the calling thread without holding any lock:
@@ -114,7 +120,7 @@ class RocksStore final : public Store {
 
   // Number of RocksDB writes the commit thread has made (one per group of batches).
   uint64_t commits() const { return commits_.load(std::memory_order_relaxed); }
-  // Number of fsyncs of the WAL: sync=true writes plus explicit WAL syncs.
+  // Number of fsyncs of the WAL (one may cover several commits).
   uint64_t syncs() const { return syncs_.load(std::memory_order_relaxed); }
 
   // Test hooks: while paused, the commit thread leaves queued batches in the queue (close()
@@ -127,6 +133,11 @@ class RocksStore final : public Store {
   // Flushes the records family's memtable (to its SST and blob files).
   void flush_records_for_testing();
   void resume_commits_for_testing();
+  // Test hooks (strict mode): while paused, the sync thread leaves written groups waiting for
+  // their sync (close() still syncs them); how many groups wait.
+  void pause_syncs_for_testing();
+  void resume_syncs_for_testing();
+  size_t groups_awaiting_sync_for_testing();
 
  private:
   // One write() call, owned by the queue until the commit thread has applied it. The overlay
@@ -164,9 +175,19 @@ class RocksStore final : public Store {
   // The column family a key (or a scan's prefix) belongs to.
   rocksdb::ColumnFamilyHandle* family(std::string_view key) const;
 
+  // A group the commit thread wrote, waiting (strict mode) for the WAL sync that covers it.
+  struct Written {
+    std::vector<std::unique_ptr<Pending>> group;
+    bool ok;         // the write succeeded
+    bool want_sync;  // it holds a kSync batch
+  };
+
   void commit_loop();
+  // kStrict: syncs the WAL for the written groups and calls them back. kRelaxed: syncs every
+  // interval.
   void sync_loop();
-  // Writes one group to RocksDB; returns whether it succeeded.
+  void relaxed_sync_loop();
+  // Writes one group to RocksDB, without a sync; returns whether it succeeded.
   bool apply(const std::vector<std::unique_ptr<Pending>>& group);
   // Makes `entry` the overlay's entry for `key` (a key inside the entry's write). Under mu_.
   void overlay_put(const std::string& key, OverlayEntry entry);
@@ -199,10 +220,14 @@ class RocksStore final : public Store {
   bool stopping_ = false;  // commit thread drains and exits
   bool paused_ = false;
 
-  // kRelaxed only.
+  // The sync thread's: written_ (kStrict), the groups it has taken and not yet called back, and
+  // the stop flag.
   std::mutex sync_mu_;
   std::condition_variable sync_cv_;
+  std::vector<Written> written_;
+  size_t syncing_ = 0;
   bool sync_stop_ = false;
+  bool sync_paused_ = false;
   std::atomic<bool> dirty_{false};  // written to the WAL since the last sync
 
   // Readers in get()/scan(); close() waits for zero after setting reads_closed_.
