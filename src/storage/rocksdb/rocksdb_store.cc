@@ -460,31 +460,23 @@ void RocksStore::relaxed_sync_loop() {
   }
 }
 
-void RocksStore::pause_commits_for_testing() {
-  std::lock_guard lock(mu_);
-  paused_ = true;
-}
+namespace {
 
-void RocksStore::resume_commits_for_testing() {
+// Sets a test hook's pause flag under its mutex; a resume wakes the thread that waits on it.
+void set_paused(std::mutex& mu, bool& paused, bool value, std::condition_variable& cv) {
   {
-    std::lock_guard lock(mu_);
-    paused_ = false;
+    std::lock_guard lock(mu);
+    paused = value;
   }
-  commit_cv_.notify_one();
+  if (!value) cv.notify_one();
 }
 
-void RocksStore::pause_syncs_for_testing() {
-  std::lock_guard lock(sync_mu_);
-  sync_paused_ = true;
-}
+}  // namespace
 
-void RocksStore::resume_syncs_for_testing() {
-  {
-    std::lock_guard lock(sync_mu_);
-    sync_paused_ = false;
-  }
-  sync_cv_.notify_one();
-}
+void RocksStore::pause_commits_for_testing() { set_paused(mu_, paused_, true, commit_cv_); }
+void RocksStore::resume_commits_for_testing() { set_paused(mu_, paused_, false, commit_cv_); }
+void RocksStore::pause_syncs_for_testing() { set_paused(sync_mu_, sync_paused_, true, sync_cv_); }
+void RocksStore::resume_syncs_for_testing() { set_paused(sync_mu_, sync_paused_, false, sync_cv_); }
 
 size_t RocksStore::groups_awaiting_sync_for_testing() {
   std::lock_guard lock(sync_mu_);
