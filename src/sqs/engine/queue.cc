@@ -123,31 +123,44 @@ void MessageIndex::push_ready(uint64_t group) {
   std::push_heap(ready_.begin(), ready_.end(), std::greater<>());
 }
 
-uint64_t MessageIndex::pop_ready_group() {
+uint64_t MessageIndex::front_ready_group() {
   while (!ready_.empty()) {
-    std::pop_heap(ready_.begin(), ready_.end(), std::greater<>());
-    const Timer entry = ready_.back();
-    ready_.pop_back();
+    const Timer entry = ready_.front();
+    auto drop = [&] {
+      std::pop_heap(ready_.begin(), ready_.end(), std::greater<>());
+      ready_.pop_back();
+    };
     auto it = groups_.find(entry.seq);
-    if (it == groups_.end()) continue;
+    if (it == groups_.end()) {
+      drop();
+      continue;
+    }
     Group& g = it->second;
     trim(g);
-    if (g.inflight > 0 || g.seqs.empty()) continue;
-    MessageMeta* head = find(g.seqs.front());
-    if (head == nullptr || head->status != MessageStatus::kVisible) continue;
+    MessageMeta* head = g.inflight > 0 || g.seqs.empty() ? nullptr : find(g.seqs.front());
+    if (head == nullptr || head->status != MessageStatus::kVisible) {
+      drop();
+      continue;
+    }
     if (head->seq > static_cast<uint64_t>(entry.at)) {
       // The group's first message changed since this entry: queue it in its new place.
+      drop();
       push_ready(entry.seq);
       continue;
     }
-    if (awaits_sync(*head)) {
-      // Ready once durable; the groups after it wait too (for as long as a sync takes).
-      push_ready(entry.seq);
-      return 0;
-    }
-    return entry.seq;
+    // Ready once durable; the groups after it wait too (for as long as a sync takes).
+    return awaits_sync(*head) ? 0 : entry.seq;
   }
   return 0;
+}
+
+uint64_t MessageIndex::pop_ready_group() {
+  const uint64_t group = front_ready_group();
+  if (group != 0) {
+    std::pop_heap(ready_.begin(), ready_.end(), std::greater<>());
+    ready_.pop_back();
+  }
+  return group;
 }
 
 std::vector<uint64_t> MessageIndex::group_messages(uint64_t group, size_t limit) {
@@ -162,11 +175,7 @@ std::vector<uint64_t> MessageIndex::group_messages(uint64_t group, size_t limit)
 }
 
 bool MessageIndex::receivable() {
-  if (!grouped_) return front_visible() != nullptr;
-  const uint64_t g = pop_ready_group();
-  if (g == 0) return false;
-  push_ready(g);
-  return true;
+  return grouped_ ? front_ready_group() != 0 : front_visible() != nullptr;
 }
 
 uint64_t MessageIndex::group_of(uint64_t seq) const {

@@ -177,6 +177,9 @@ class MessageIndex {
   // The visible message at the top of the visible heap (dropping stale entries above it), or
   // null if there is none or it awaits its sync.
   MessageMeta* front_visible();
+  // Grouped: the ready group at the top of the ready heap (dropping or requeueing stale entries
+  // above it), left there, or 0 if none or its first message awaits its sync.
+  uint64_t front_ready_group();
   void trim(Group& g);
   bool timer_valid(const Timer& t);
   void compact();

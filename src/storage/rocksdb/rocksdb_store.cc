@@ -282,6 +282,12 @@ void RocksStore::write(WriteBatch batch, Durability durability, WriteCallback do
   commit_cv_.notify_one();
 }
 
+void RocksStore::call_back(const std::vector<std::unique_ptr<Pending>>& group, bool ok) {
+  for (const auto& pending : group) {
+    if (pending->done) pending->done(ok);
+  }
+}
+
 void RocksStore::commit_loop() {
   std::vector<std::unique_ptr<Pending>> group;
   for (;;) {
@@ -303,7 +309,7 @@ void RocksStore::commit_loop() {
         std::lock_guard lock(sync_mu_);
         // Behind groups that wait for their sync, even a lazy group waits: callbacks keep the
         // order of the writes.
-        if (want_sync || !written_.empty() || syncing_ > 0) {
+        if (want_sync || !written_.empty() || syncing_) {
           written_.push_back(Written{std::move(group), ok, want_sync});
           handed_over = true;
         }
@@ -314,9 +320,7 @@ void RocksStore::commit_loop() {
         continue;
       }
     }
-    for (const auto& pending : group) {
-      if (pending->done) pending->done(ok);
-    }
+    call_back(group, ok);
     group.clear();
   }
 }
@@ -425,7 +429,7 @@ void RocksStore::sync_loop() {
       sync_cv_.wait(lock, [&] { return sync_stop_ || (!sync_paused_ && !written_.empty()); });
       if (written_.empty()) return;  // stopping, and every group is called back
       taken.swap(written_);
-      syncing_ = taken.size();
+      syncing_ = true;
     }
     // One sync covers every group taken: each was written before it began. dirty_ is cleared
     // first, so a write that lands meanwhile sets it again for the next sync.
@@ -436,15 +440,10 @@ void RocksStore::sync_loop() {
       dirty_ = true;
       synced = false;
     }
-    for (const Written& w : taken) {
-      const bool ok = w.ok && (synced || !w.want_sync);
-      for (const auto& pending : w.group) {
-        if (pending->done) pending->done(ok);
-      }
-    }
+    for (const Written& w : taken) call_back(w.group, w.ok && (synced || !w.want_sync));
     taken.clear();
     std::lock_guard lock(sync_mu_);
-    syncing_ = 0;
+    syncing_ = false;
   }
 }
 

@@ -183,6 +183,8 @@ class RocksStore final : public Store {
   };
 
   void commit_loop();
+  // Runs a group's callbacks in write() order.
+  static void call_back(const std::vector<std::unique_ptr<Pending>>& group, bool ok);
   // kStrict: syncs the WAL for the written groups and calls them back. kRelaxed: syncs every
   // interval.
   void sync_loop();
@@ -220,12 +222,12 @@ class RocksStore final : public Store {
   bool stopping_ = false;  // commit thread drains and exits
   bool paused_ = false;
 
-  // The sync thread's: written_ (kStrict), the groups it has taken and not yet called back, and
-  // the stop flag.
+  // The sync thread's: written_ (kStrict), whether it holds groups it has not yet called back,
+  // and the stop flag.
   std::mutex sync_mu_;
   std::condition_variable sync_cv_;
   std::vector<Written> written_;
-  size_t syncing_ = 0;
+  bool syncing_ = false;
   bool sync_stop_ = false;
   bool sync_paused_ = false;
   std::atomic<bool> dirty_{false};  // written to the WAL since the last sync
