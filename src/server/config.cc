@@ -74,6 +74,13 @@ int load_config(int argc, char** argv, Config* config) {
       ->check(CLI::Range(0, 256))
       ->capture_default_str();
 
+  app.add_option("--message-cache-mib", config->message_cache_mib,
+                 "SQS message bodies held in memory, across all queues (MiB); receives read the "
+                 "others from disk")
+      ->envname("FERRY_MESSAGE_CACHE_MIB")
+      ->check(CLI::Range(0, 1 << 20))
+      ->capture_default_str();
+
   app.add_option("--public-url", config->public_url,
                  "Base URL other machines reach this server at, for the URLs in SNS messages "
                  "(default http://localhost:<port>)")
@@ -164,6 +171,7 @@ int load_config(int argc, char** argv, Config* config) {
   from_file("--log-level", "log_level", &config->log_level);
   from_file("--durability", "durability", &config->durability);
   from_file("--threads", "threads", &config->threads);
+  from_file("--message-cache-mib", "message_cache_mib", &config->message_cache_mib);
   from_file("--public-url", "public_url", &config->public_url);
   // [sns] smtp_relay, smtp_from, smtp_tls, smtp_ca_file, smtp_user, smtp_password,
   // gateway_url, https_ca_file

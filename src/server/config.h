@@ -23,6 +23,8 @@ struct Config {
   std::string log_level = "info";
   std::string durability = "strict";  // strict | relaxed
   int threads = 0;                    // 0: one per core
+  // SQS message bodies held in memory across all queues; receives read the rest from disk.
+  int message_cache_mib = 64;
   std::string config_file;
   std::vector<QueueDeclaration> queues;
   // How other machines reach this server (SNS's SigningCertURL, SubscribeURL, UnsubscribeURL);

@@ -30,6 +30,32 @@ using namespace ferry;
 
 namespace {
 
+// An io_context run by its own named threads until join() (or destruction), which lets them
+// finish what was queued first.
+class ContextThreads {
+ public:
+  ContextThreads(int n, const char* name) : context_(n), busy_(asio::make_work_guard(context_)) {
+    for (int i = 0; i < n; ++i) {
+      threads_.emplace_back([this] { context_.run(); });
+      pthread_setname_np(threads_.back().native_handle(), name);  // for top -H and perf
+    }
+  }
+  ~ContextThreads() { join(); }
+  ContextThreads(const ContextThreads&) = delete;
+  ContextThreads& operator=(const ContextThreads&) = delete;
+  asio::any_io_executor executor() { return context_.get_executor(); }
+  void join() {
+    busy_.reset();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
+
+ private:
+  asio::io_context context_;
+  asio::executor_work_guard<asio::io_context::executor_type> busy_;
+  std::vector<std::thread> threads_;
+};
+
 // Creates the queues the config file declares, or brings existing ones to the declared state.
 bool declare_queues(sqs::Engine& engine, const server::Config& config) {
   for (const auto& decl : config.queues) {
@@ -83,6 +109,7 @@ int main(int argc, char** argv) {
 
   sqs::EngineOptions engine_options;
   engine_options.region = config.region;
+  engine_options.body_cache_bytes = static_cast<size_t>(config.message_cache_mib) << 20;
   sqs::Engine engine(*store, base::SystemClock::instance(), engine_options);
   engine.recover();
   if (!declare_queues(engine, config)) return 1;
@@ -132,7 +159,12 @@ int main(int argc, char** argv) {
 
   aws::Authenticator auth(aws::AuthDefaults{config.account_id, config.region});
   aws::Router router(auth);
-  sqs::SqsService sqs_service(engine, sqs::ApiOptions{local_host});
+  // Work that may wait for the disk (reads of message payloads no longer in memory) runs on
+  // its own threads, so that a read never stalls the other connections of an I/O thread. Four,
+  // so that several reads can be outstanding at the device at once.
+  ContextThreads disk_work(4, "ferry-disk");
+  sqs::ApiOptions sqs_api_options{local_host, disk_work.executor()};
+  sqs::SqsService sqs_service(engine, sqs_api_options);
   router.add("sqs", sqs_service);
   sqs_service.start_background(io.get_executor());  // resumes message move tasks
   boost::json::array services{"sqs"};
@@ -235,6 +267,7 @@ int main(int argc, char** argv) {
   }
   io.run();
   for (auto& t : pool) t.join();
+  disk_work.join();
 
   engine.save_receive_state();
   store->close();  // finishes pending commits

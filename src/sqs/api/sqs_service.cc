@@ -745,6 +745,29 @@ awaitable<ActionResult> SqsService::send_message_batch(AwsRequest& r) {
   co_return out;
 }
 
+awaitable<void> SqsService::on_disk_executor(std::function<void()> fn) {
+  if (!options_.disk_work) {
+    fn();
+    co_return;
+  }
+  co_await aws::wait_for_callback([&](std::function<void(bool)> done) {
+    asio::post(*options_.disk_work, [&fn, done = std::move(done)] {
+      fn();
+      done(true);
+    });
+  });
+}
+
+awaitable<Result<std::vector<ReceivedMessage>>> SqsService::receive_now(
+    const QueueId& id, const ReceiveRequest& request) {
+  auto started = engine_.start_receive(id, request);
+  if (!started) co_return base::fail(started.error());
+  if (!started->reads_store()) co_return engine_.finish_receive(std::move(*started));
+  std::vector<ReceivedMessage> out;
+  co_await on_disk_executor([&] { out = engine_.finish_receive(std::move(*started)); });
+  co_return out;
+}
+
 awaitable<ActionResult> SqsService::receive_message(AwsRequest& r) {
   auto id = queue_of(r);
   if (!id) co_return fail(id.error());
@@ -777,7 +800,7 @@ awaitable<ActionResult> SqsService::receive_message(AwsRequest& r) {
     wait = std::atoi((*attrs)["ReceiveMessageWaitTimeSeconds"].c_str());
   }
 
-  auto received = engine_.receive_messages(*id, request);
+  auto received = co_await receive_now(*id, request);
   if (received && received->empty() && *wait > 0 && !stopping_) {
     // Long poll: watch first, then look again, so a send between the two cannot be missed.
     auto executor = co_await asio::this_coro::executor;
@@ -795,7 +818,7 @@ awaitable<ActionResult> SqsService::receive_message(AwsRequest& r) {
         received = base::Unexpected<Error>{token.error()};
         break;
       }
-      received = engine_.receive_messages(*id, request);
+      received = co_await receive_now(*id, request);
       if (received && received->empty() && !poller->woken && !stopping_) {
         auto now = std::chrono::steady_clock::now();
         if (now >= deadline) {
@@ -810,7 +833,7 @@ awaitable<ActionResult> SqsService::receive_message(AwsRequest& r) {
         }
         poller->timer.expires_at(wake_at);
         co_await poller->timer.async_wait(asio::as_tuple(asio::use_awaitable));
-        received = engine_.receive_messages(*id, request);
+        received = co_await receive_now(*id, request);
       }
       engine_.unwatch(*id, *token);
       if (std::chrono::steady_clock::now() >= deadline) break;
@@ -1071,7 +1094,8 @@ void SqsService::wake_driver() {
 
 awaitable<void> SqsService::drive_move_tasks(std::shared_ptr<asio::steady_timer> timer) {
   while (!stopping_) {
-    auto next = engine_.run_move_tasks();
+    std::optional<int64_t> next;
+    co_await on_disk_executor([&] { next = engine_.run_move_tasks(); });
     // Engine time is wall-clock ms; at least once a second, to pick up new tasks.
     int64_t wait_ms = 1000;
     if (next)

@@ -7,6 +7,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <mutex>
+#include <optional>
 #include <set>
 
 #include "aws/service.h"
@@ -17,6 +18,10 @@ namespace ferry::sqs {
 struct ApiOptions {
   // Used for QueueUrl when a request carries no Host header.
   std::string default_host = "localhost:4566";
+  // Where work that may wait for the disk runs (reading payloads no longer held in memory,
+  // message move tasks), so that it never stalls the other connections of an I/O thread.
+  // Unset: on the calling thread.
+  std::optional<boost::asio::any_io_executor> disk_work;
 };
 
 class SqsService final : public aws::Service {
@@ -68,6 +73,11 @@ class SqsService final : public aws::Service {
   boost::asio::awaitable<aws::ActionResult> start_message_move_task(aws::AwsRequest& r);
   boost::asio::awaitable<aws::ActionResult> list_message_move_tasks(aws::AwsRequest& r);
   boost::asio::awaitable<aws::ActionResult> cancel_message_move_task(aws::AwsRequest& r);
+  // Engine::receive_messages(), with its reads of the store on options_.disk_work.
+  boost::asio::awaitable<Result<std::vector<ReceivedMessage>>> receive_now(
+      const QueueId& id, const ReceiveRequest& request);
+  // Runs fn() on options_.disk_work (or here, if unset) and resumes on the caller's executor.
+  boost::asio::awaitable<void> on_disk_executor(std::function<void()> fn);
   boost::asio::awaitable<void> drive_move_tasks(std::shared_ptr<boost::asio::steady_timer> timer);
   void wake_driver();
 

@@ -164,6 +164,13 @@ struct MovedMessage {
   codec::MessageState state;
 };
 
+// A received message whose payload start_receive() left for finish_receive() to read.
+struct Fetch {
+  size_t index;  // in the answer
+  uint64_t seq;
+  ReceiveView view;
+};
+
 // The queue settings a send depends on, copied out of the queue's lock.
 struct SendLimits {
   int delay_seconds;
@@ -1369,8 +1376,29 @@ std::vector<Result<std::vector<Result<SendResult>>>> Engine::send_to_queues(
   return out;
 }
 
+// What start_receive() leaves to finish_receive(): the work that reads the store.
+struct PendingReceive::Work {
+  std::shared_ptr<Queue> q;
+  std::shared_ptr<Queue> dlq;
+  std::string sender;      // the queue's account (SenderId)
+  ReceiveRequest request;  // the attribute selection
+  std::vector<Fetch> fetches;
+  std::vector<MovedMessage> moved;
+};
+
+PendingReceive::PendingReceive() = default;
+PendingReceive::~PendingReceive() = default;
+PendingReceive::PendingReceive(PendingReceive&&) noexcept = default;
+PendingReceive& PendingReceive::operator=(PendingReceive&&) noexcept = default;
+
 Result<std::vector<ReceivedMessage>> Engine::receive_messages(const QueueId& id,
                                                               const ReceiveRequest& request) {
+  auto pending = start_receive(id, request);
+  if (!pending) return base::fail(pending.error());
+  return finish_receive(std::move(*pending));
+}
+
+Result<PendingReceive> Engine::start_receive(const QueueId& id, const ReceiveRequest& request) {
   Impl& d = *impl_;
   if (request.max_messages < 1 || request.max_messages > 10) {
     return error(Errc::kInvalidParameterValue,
@@ -1400,11 +1428,6 @@ Result<std::vector<ReceivedMessage>> Engine::receive_messages(const QueueId& id,
   }
 
   std::vector<ReceivedMessage> out;
-  struct Fetch {
-    size_t index;
-    uint64_t seq;
-    ReceiveView view;
-  };
   std::vector<Fetch> fetches;
   std::vector<codec::ReceiptHandle> handles;  // parallel to out
   std::vector<std::string> handle_texts;      // parallel to out when made under the lock
@@ -1439,7 +1462,7 @@ Result<std::vector<ReceivedMessage>> Engine::receive_messages(const QueueId& id,
     // shutdown (save_receive_state): a crash then makes in-flight messages visible again with
     // their earlier counts, a redelivery that SQS's at-least-once delivery allows.
     const bool state_matters = fifo || max_receives > 0;
-    // Adds m to the answer: its payload now if cached, else after the lock is released.
+    // Adds m to the answer: its payload now if cached, else in finish_receive().
     auto answer = [&](MessageMeta& m) {
       if (state_matters) {
         d.save_state(*q, m, batch);
@@ -1557,20 +1580,33 @@ Result<std::vector<ReceivedMessage>> Engine::receive_messages(const QueueId& id,
     for (MessageMeta* m : requeue) index.push_visible(*m);
     d.write_lazy(batch);
   }
-  // Handles (an HMAC each) are made, and payloads that are not cached are read, without
-  // holding the queue's lock.
+  // Handles (an HMAC each) are made without holding the queue's lock.
   for (size_t i = 0; i < out.size(); ++i) {
     out[i].receipt_handle = i < handle_texts.size()
                                 ? handle_texts[i]
                                 : codec::encode_receipt_handle(handles[i], d.secret);
   }
-  if (!fetches.empty()) {
+  PendingReceive pending;
+  pending.messages_ = std::move(out);
+  if (!fetches.empty() || !moved.empty()) {
+    pending.work_.reset(new PendingReceive::Work{std::move(q), std::move(dlq), id.account, request,
+                                                 std::move(fetches), std::move(moved)});
+  }
+  return pending;
+}
+
+std::vector<ReceivedMessage> Engine::finish_receive(PendingReceive pending) {
+  std::vector<ReceivedMessage> out = std::move(pending.messages_);
+  if (!pending.work_) return out;
+  Impl& d = *impl_;
+  PendingReceive::Work& w = *pending.work_;
+  if (!w.fetches.empty()) {
     std::vector<bool> gone(out.size(), false);
-    for (const Fetch& f : fetches) {
+    for (const Fetch& f : w.fetches) {
       codec::Payload p;
-      auto data = d.store.get(codec::payload_key(q->incarnation, f.seq));
+      auto data = d.store.get(codec::payload_key(w.q->incarnation, f.seq));
       if (data && codec::decode_payload(*data, &p)) {
-        fill_received(std::move(p), f.view, id.account, request, &out[f.index]);
+        fill_received(std::move(p), f.view, w.sender, w.request, &out[f.index]);
       } else {
         gone[f.index] = true;  // deleted or purged since it was picked
       }
@@ -1583,7 +1619,7 @@ Result<std::vector<ReceivedMessage>> Engine::receive_messages(const QueueId& id,
     }
     out.resize(k);
   }
-  if (!moved.empty()) d.move_messages(q, dlq, std::move(moved));
+  if (!w.moved.empty()) d.move_messages(w.q, w.dlq, std::move(w.moved));
   return out;
 }
 

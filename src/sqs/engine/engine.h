@@ -90,6 +90,23 @@ struct ReceivedMessage {
   std::string md5_of_message_attributes;          // over the selected ones; empty if none
 };
 
+// A receive between Engine::start_receive() and Engine::finish_receive().
+class PendingReceive {
+ public:
+  PendingReceive();
+  ~PendingReceive();
+  PendingReceive(PendingReceive&&) noexcept;
+  PendingReceive& operator=(PendingReceive&&) noexcept;
+  // True if finish_receive() reads the store; false if the messages are complete already.
+  bool reads_store() const { return work_ != nullptr; }
+
+ private:
+  friend class Engine;
+  struct Work;
+  std::vector<ReceivedMessage> messages_;
+  std::unique_ptr<Work> work_;
+};
+
 struct EngineOptions {
   std::string region = "us-east-1";
   int max_inflight_standard = 120'000;
@@ -184,9 +201,18 @@ class Engine {
   std::vector<Result<std::vector<Result<SendResult>>>> send_to_queues(std::vector<QueueSend> sends,
                                                                       storage::WriteBatch also,
                                                                       storage::WriteCallback done);
-  // Never waits: returns what is receivable now (possibly nothing).
+  // Never waits for a message: returns what is receivable now (possibly nothing). May read
+  // the store (payloads not cached in memory), which can wait for the disk; a caller that must
+  // not block splits it into start_receive() and finish_receive().
   Result<std::vector<ReceivedMessage>> receive_messages(const QueueId& id,
                                                         const ReceiveRequest& request);
+  // The two steps of receive_messages(). start_receive() picks the messages under the queue's
+  // lock from memory alone, never reading the store. If it leaves work that needs the store
+  // (payloads beyond EngineOptions::body_cache_bytes, messages bound for a dead-letter queue),
+  // finish_receive() does it, and that may wait for the disk: the server runs it off its I/O
+  // threads. finish_receive() drops a message deleted or purged in between.
+  Result<PendingReceive> start_receive(const QueueId& id, const ReceiveRequest& request);
+  std::vector<ReceivedMessage> finish_receive(PendingReceive pending);
   Result<base::Ok> delete_message(const QueueId& id, const std::string& receipt_handle);
   // DeleteMessageBatch: one result per handle, in order, and one store write for them all.
   std::vector<Result<base::Ok>> delete_messages(const QueueId& id,

@@ -931,6 +931,57 @@ TEST_F(EngineTest, DeadLetterMoveSurvivesUncachedBodies) {
   EXPECT_EQ(got[0].body, "body");
 }
 
+TEST_F(EngineTest, StartReceiveLeavesUncachedBodiesToFinishReceive) {
+  EngineOptions options;
+  options.body_cache_bytes = 0;
+  make_engine(options);
+  create("q");
+  MessageAttributes attrs;
+  attrs["k"] = {"String", "v", ""};
+  send("first", "q", std::nullopt, attrs);
+  send("second");
+  send("third");
+  ReceiveRequest req;
+  req.max_messages = 10;
+  req.attribute_names = {"ApproximateReceiveCount"};
+  req.message_attribute_names = {"All"};
+  auto started = engine().start_receive(id(), req);
+  ASSERT_TRUE(started.ok());
+  EXPECT_TRUE(started->reads_store());
+  // start_receive() has taken them already: a receive in between finds none visible.
+  ReceiveRequest again = req;
+  again.max_messages = 1;
+  auto other = engine().receive_messages(id(), again);  // nothing visible: all are in flight
+  ASSERT_TRUE(other.ok());
+  EXPECT_TRUE(other->empty());
+  std::vector<ReceivedMessage> early = engine().finish_receive(std::move(*started));
+  ASSERT_EQ(early.size(), 3u);
+  EXPECT_EQ(early[0].body, "first");
+  EXPECT_EQ(early[0].message_attributes.at("k").string_value, "v");
+  EXPECT_EQ(early[0].attributes.at("ApproximateReceiveCount"), "1");
+  EXPECT_EQ(early[2].body, "third");
+
+  // A message deleted between the two steps is dropped from the answer.
+  ASSERT_TRUE(engine().change_message_visibility(id(), early[1].receipt_handle, 0).ok());
+  auto restarted = engine().start_receive(id(), req);
+  ASSERT_TRUE(restarted.ok());
+  ASSERT_TRUE(restarted->reads_store());
+  ASSERT_TRUE(engine().delete_message(id(), early[1].receipt_handle).ok());
+  EXPECT_TRUE(engine().finish_receive(std::move(*restarted)).empty());
+
+  // With the bodies cached, start_receive() answers alone.
+  make_engine();
+  create("cached");
+  send("hot", "cached");
+  ReceiveRequest one;
+  auto hot = engine().start_receive(id("cached"), one);
+  ASSERT_TRUE(hot.ok());
+  EXPECT_FALSE(hot->reads_store());
+  auto done = engine().finish_receive(std::move(*hot));
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].body, "hot");
+}
+
 // Persistence ---------------------------------------------------------------------------------
 
 TEST_F(EngineTest, RecoveryRestoresQueuesAndMessages) {

@@ -328,9 +328,10 @@ class FerryServer:
 _module_servers: dict[str, FerryServer] = {}
 
 
-def start_module_server(module_name: str) -> FerryServer:
-    """For setUpModule(): one server per test module (or the external endpoint)."""
-    server = FerryServer().start()
+def start_module_server(module_name: str, extra_args: list[str] | None = None) -> FerryServer:
+    """For setUpModule(): one server per test module (or the external endpoint, which ignores
+    extra_args)."""
+    server = FerryServer(extra_args=extra_args).start()
     _module_servers[module_name] = server
     return server
 
