@@ -199,7 +199,7 @@ int main(int argc, char** argv) {
     spdlog::error("kinesis: {}", recovered.error().message);
     return 1;
   }
-  kinesis::KinesisService kinesis_service(kinesis_engine);
+  kinesis::KinesisService kinesis_service(kinesis_engine, disk_work.executor());
   router.add("kinesis", kinesis_service);
   services.push_back("kinesis");
 

@@ -745,7 +745,9 @@ std::string get_records_json(const GetRecordsOutput& out) {
 awaitable<ActionResult> KinesisService::get_records(AwsRequest& r) {
   auto limit = limit_of(r.input, "Limit", "limit", 10000);
   if (!limit) co_return fail(limit.error());
-  auto out = engine_.get_records(get_string(r.input, "ShardIterator"), limit->value_or(10000));
+  auto out = co_await aws::run_on(disk_work_, [&] {
+    return engine_.get_records(get_string(r.input, "ShardIterator"), limit->value_or(10000));
+  });
   if (!out) co_return fail(out.error());
   if (r.protocol != aws::Protocol::kCbor11) {
     r.json_body = get_records_json(*out);
@@ -1366,7 +1368,8 @@ awaitable<ActionResult> KinesisService::subscribe_to_shard(AwsRequest& r) {
     auto next_heartbeat = std::chrono::steady_clock::now();  // the first event goes out at once
     while (!w.cancelled() && !sub->stopped) {
       sub->pending = false;
-      auto event = engine_.read_subscription(guard->id);
+      auto event =
+          co_await aws::run_on(disk_work_, [&] { return engine_.read_subscription(guard->id); });
       if (!event) {
         co_await w.write(exception_frame(cbor, to_aws(event.error()).code, event.error().message));
         break;

@@ -5,9 +5,11 @@
 //
 // Owned by server/. handle() runs on the calling connection's strand; a SubscribeToShard
 // stream runs on its connection's strand until it ends.
+#include <boost/asio/any_io_executor.hpp>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -18,7 +20,11 @@ namespace ferry::kinesis {
 
 class KinesisService final : public aws::Service {
  public:
-  explicit KinesisService(Engine& engine) : engine_(engine) {}
+  // disk_work: where reads of records run (they may wait for the disk: records no longer in the
+  // memtable are read from blob files), so that they never stall an I/O thread. Unset: inline.
+  explicit KinesisService(Engine& engine,
+                          std::optional<boost::asio::any_io_executor> disk_work = std::nullopt)
+      : engine_(engine), disk_work_(std::move(disk_work)) {}
   ~KinesisService() override;
 
   // Ends every SubscribeToShard stream (server shutdown); later subscriptions are refused.
@@ -81,6 +87,7 @@ class KinesisService final : public aws::Service {
   boost::asio::awaitable<aws::ActionResult> monitoring(aws::AwsRequest& r, bool enable);
 
   Engine& engine_;
+  std::optional<boost::asio::any_io_executor> disk_work_;
   // SubscribeToShard streams in progress, to end them at shutdown.
   struct Subscription;
   std::mutex subs_mu_;

@@ -745,27 +745,13 @@ awaitable<ActionResult> SqsService::send_message_batch(AwsRequest& r) {
   co_return out;
 }
 
-awaitable<void> SqsService::on_disk_executor(std::function<void()> fn) {
-  if (!options_.disk_work) {
-    fn();
-    co_return;
-  }
-  co_await aws::wait_for_callback([&](std::function<void(bool)> done) {
-    asio::post(*options_.disk_work, [&fn, done = std::move(done)] {
-      fn();
-      done(true);
-    });
-  });
-}
-
 awaitable<Result<std::vector<ReceivedMessage>>> SqsService::receive_now(
     const QueueId& id, const ReceiveRequest& request) {
   auto started = engine_.start_receive(id, request);
   if (!started) co_return base::fail(started.error());
   if (!started->reads_store()) co_return engine_.finish_receive(std::move(*started));
-  std::vector<ReceivedMessage> out;
-  co_await on_disk_executor([&] { out = engine_.finish_receive(std::move(*started)); });
-  co_return out;
+  co_return co_await aws::run_on(options_.disk_work,
+                                 [&] { return engine_.finish_receive(std::move(*started)); });
 }
 
 awaitable<ActionResult> SqsService::receive_message(AwsRequest& r) {
@@ -1094,8 +1080,7 @@ void SqsService::wake_driver() {
 
 awaitable<void> SqsService::drive_move_tasks(std::shared_ptr<asio::steady_timer> timer) {
   while (!stopping_) {
-    std::optional<int64_t> next;
-    co_await on_disk_executor([&] { next = engine_.run_move_tasks(); });
+    auto next = co_await aws::run_on(options_.disk_work, [&] { return engine_.run_move_tasks(); });
     // Engine time is wall-clock ms; at least once a second, to pick up new tasks.
     int64_t wait_ms = 1000;
     if (next)

@@ -76,8 +76,6 @@ class SqsService final : public aws::Service {
   // Engine::receive_messages(), with its reads of the store on options_.disk_work.
   boost::asio::awaitable<Result<std::vector<ReceivedMessage>>> receive_now(
       const QueueId& id, const ReceiveRequest& request);
-  // Runs fn() on options_.disk_work (or here, if unset) and resumes on the caller's executor.
-  boost::asio::awaitable<void> on_disk_executor(std::function<void()> fn);
   boost::asio::awaitable<void> drive_move_tasks(std::shared_ptr<boost::asio::steady_timer> timer);
   void wake_driver();
 
