@@ -749,6 +749,12 @@ awaitable<Result<std::vector<ReceivedMessage>>> SqsService::receive_now(
     const QueueId& id, const ReceiveRequest& request) {
   auto started = engine_.start_receive(id, request);
   if (!started) co_return base::fail(started.error());
+  if (started->read_ahead && options_.disk_work) {
+    // Not awaited: the answer does not wait for the payloads of later receives.
+    asio::post(*options_.disk_work, [&engine = engine_, ahead = std::move(*started->read_ahead)] {
+      engine.read_ahead(ahead);
+    });
+  }
   if (!started->reads_store()) co_return engine_.finish_receive(std::move(*started));
   co_return co_await aws::run_on(options_.disk_work,
                                  [&] { return engine_.finish_receive(std::move(*started)); });

@@ -164,6 +164,11 @@ struct MovedMessage {
   codec::MessageState state;
 };
 
+// A read-ahead reads up to this many payloads, and only starts while the body cache has this
+// much room.
+constexpr size_t kReadAheadMessages = 256;
+constexpr int64_t kReadAheadRoom = 256 << 10;
+
 // A received message whose payload start_receive() left for finish_receive() to read.
 struct Fetch {
   size_t index;  // in the answer
@@ -558,7 +563,9 @@ bool Engine::Impl::insert_moved(Queue& target, const std::string& source_arn,
   batch.del(codec::state_key(source_incarnation, m.seq));
   batch.put(codec::payload_key(target.incarnation, meta.seq), encoded);
   batch.put(codec::state_key(target.incarnation, meta.seq), codec::encode_state(state));
-  if (try_cache(encoded.size())) meta.payload = std::make_unique<std::string>(std::move(encoded));
+  if (!target.messages.has_uncached() && try_cache(encoded.size())) {
+    meta.payload = std::make_unique<std::string>(std::move(encoded));
+  }
   target.messages.add(std::move(meta), target.fifo ? p.message_group_id : std::string());
   // Lazy like the receive that triggered it: if lost, the message is still in the source.
   store.write(std::move(batch), Durability::kLazy, nullptr);
@@ -1283,7 +1290,11 @@ Result<base::Ok> Engine::Impl::apply_send(SendPlan& plan, int64_t now, WriteBatc
     m.status = p->visible_at_ms > now ? MessageStatus::kDelayed : MessageStatus::kVisible;
     m.awaits_sync = true;
     plan.last_seq = m.seq;
-    if (d.try_cache(p->payload.size())) m.payload = std::make_unique<std::string>(p->payload);
+    // Cached only while every message ahead of it is: with a backlog beyond the cache, room is
+    // for the messages receives take next (Engine::read_ahead), not for the newest.
+    if (!q->messages.has_uncached() && d.try_cache(p->payload.size())) {
+      m.payload = std::make_unique<std::string>(p->payload);
+    }
     batch.put(codec::payload_key(q->incarnation, m.seq), std::move(p->payload));
     if (fifo) {
       result->sequence_number = codec::sequence_number(m.seq);
@@ -1432,6 +1443,8 @@ Result<PendingReceive> Engine::start_receive(const QueueId& id, const ReceiveReq
   std::vector<codec::ReceiptHandle> handles;  // parallel to out
   std::vector<std::string> handle_texts;      // parallel to out when made under the lock
   std::vector<MovedMessage> moved;
+  bool read_ahead = false;
+  uint64_t last_seq = 0;  // the highest sequence number delivered
   {
     std::lock_guard lock(q->mu);
     if (q->deleted) return queue_does_not_exist();
@@ -1470,6 +1483,7 @@ Result<PendingReceive> Engine::start_receive(const QueueId& id, const ReceiveReq
         m.state_unsaved = true;
       }
       ReceivedMessage& r = out.emplace_back();
+      last_seq = std::max(last_seq, m.seq);
       handles.push_back({q->incarnation, m.seq, m.receive_count});
       const ReceiveView view{m.receive_count, m.first_receive_ms(), m.seq, fifo};
       codec::Payload p;
@@ -1501,10 +1515,9 @@ Result<PendingReceive> Engine::start_receive(const QueueId& id, const ReceiveReq
       }
       if (max_receives > 0 && m.receive_count >= static_cast<uint32_t>(max_receives)) {
         moved.push_back(
-            MovedMessage{m.seq, std::move(m.payload),
+            MovedMessage{m.seq, index.take_payload(m),
                          codec::MessageState{m.visible_at_ms, m.receive_count, m.first_receive_ms(),
                                              m.last_receive_ms()}});
-        if (moved.back().payload) d.cache_bytes -= cache_cost(moved.back().payload->size());
         index.remove(m);  // its keys are deleted by the move's batch
         return true;
       }
@@ -1579,6 +1592,11 @@ Result<PendingReceive> Engine::start_receive(const QueueId& id, const ReceiveReq
     }
     for (MessageMeta* m : requeue) index.push_visible(*m);
     d.write_lazy(batch);
+    // The next receives would read from the store: worth a read-ahead if the cache has room.
+    read_ahead = last_seq != 0 && !q->reading_ahead.load(std::memory_order_relaxed) &&
+                 d.cache_bytes.load(std::memory_order_relaxed) + kReadAheadRoom <=
+                     static_cast<int64_t>(d.options.body_cache_bytes) &&
+                 !index.uncached_after(last_seq, 1, 16).empty();
   }
   // Handles (an HMAC each) are made without holding the queue's lock.
   for (size_t i = 0; i < out.size(); ++i) {
@@ -1588,6 +1606,7 @@ Result<PendingReceive> Engine::start_receive(const QueueId& id, const ReceiveReq
   }
   PendingReceive pending;
   pending.messages_ = std::move(out);
+  if (read_ahead) pending.read_ahead = ReadAhead{id, last_seq};
   if (!fetches.empty() || !moved.empty()) {
     pending.work_.reset(new PendingReceive::Work{std::move(q), std::move(dlq), id.account, request,
                                                  std::move(fetches), std::move(moved)});
@@ -1621,6 +1640,42 @@ std::vector<ReceivedMessage> Engine::finish_receive(PendingReceive pending) {
   }
   if (!w.moved.empty()) d.move_messages(w.q, w.dlq, std::move(w.moved));
   return out;
+}
+
+void Engine::read_ahead(const ReadAhead& ahead) {
+  Impl& d = *impl_;
+  auto q = d.find(ahead.queue);
+  if (!q || q->reading_ahead.exchange(true)) return;
+  std::vector<uint64_t> seqs;
+  {
+    std::lock_guard lock(q->mu);
+    if (!q->deleted)
+      seqs = q->messages.uncached_after(ahead.after, kReadAheadMessages, 4 * kReadAheadMessages);
+  }
+  // Read without the lock; a message received, deleted or purged meanwhile is skipped below.
+  std::vector<std::pair<uint64_t, std::string>> read;
+  int64_t room = static_cast<int64_t>(d.options.body_cache_bytes) - d.cache_bytes.load();
+  for (uint64_t seq : seqs) {
+    auto payload = d.store.get(codec::payload_key(q->incarnation, seq));
+    if (!payload) continue;
+    room -= cache_cost(payload->size());
+    if (room < 0) break;
+    read.emplace_back(seq, std::move(*payload));
+  }
+  size_t cached = 0;
+  {
+    std::lock_guard lock(q->mu);
+    for (auto& [seq, payload] : read) {
+      MessageMeta* m = q->messages.find(seq);
+      if (!m || m->payload) continue;
+      if (!d.try_cache(payload.size())) break;
+      q->messages.cache_payload(*m, std::make_unique<std::string>(std::move(payload)));
+      ++cached;
+    }
+  }
+  spdlog::debug("sqs: read {} bodies ahead into the cache for {}/{}", cached, q->id.account,
+                q->id.name);
+  q->reading_ahead = false;
 }
 
 Result<base::Ok> Engine::delete_message(const QueueId& id, const std::string& receipt_handle) {

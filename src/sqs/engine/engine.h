@@ -90,9 +90,20 @@ struct ReceivedMessage {
   std::string md5_of_message_attributes;          // over the selected ones; empty if none
 };
 
+// Payloads that receives of a queue will want from the store next: see Engine::read_ahead().
+struct ReadAhead {
+  QueueId queue;
+  uint64_t after = 0;  // the messages after this sequence number
+};
+
 // A receive between Engine::start_receive() and Engine::finish_receive().
 class PendingReceive {
  public:
+  // Set when the messages after this receive's are not cached (a backlog beyond the body
+  // cache, drained in send order): Engine::read_ahead() then brings them into memory, so that
+  // the next receives need no store reads. It may wait for the disk; the answer need not wait.
+  std::optional<ReadAhead> read_ahead;
+
   PendingReceive();
   ~PendingReceive();
   PendingReceive(PendingReceive&&) noexcept;
@@ -213,6 +224,10 @@ class Engine {
   // threads. finish_receive() drops a message deleted or purged in between.
   Result<PendingReceive> start_receive(const QueueId& id, const ReceiveRequest& request);
   std::vector<ReceivedMessage> finish_receive(PendingReceive pending);
+  // Reads the payloads of the next visible or delayed messages after ahead.after (up to 256)
+  // into the body cache, while it has room. Reads the store (waits for the disk); a second
+  // read-ahead of the same queue while one runs returns at once.
+  void read_ahead(const ReadAhead& ahead);
   Result<base::Ok> delete_message(const QueueId& id, const std::string& receipt_handle);
   // DeleteMessageBatch: one result per handle, in order, and one store write for them all.
   std::vector<Result<base::Ok>> delete_messages(const QueueId& id,

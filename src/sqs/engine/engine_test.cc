@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "base/clock.h"
+#include "sqs/engine/queue.h"
 #include "storage/memory_store.h"
 
 namespace ferry::sqs {
@@ -980,6 +981,90 @@ TEST_F(EngineTest, StartReceiveLeavesUncachedBodiesToFinishReceive) {
   auto done = engine().finish_receive(std::move(*hot));
   ASSERT_EQ(done.size(), 1u);
   EXPECT_EQ(done[0].body, "hot");
+}
+
+TEST_F(EngineTest, ReadAheadBringsTheNextPayloadsIntoTheCache) {
+  EngineOptions options;
+  options.body_cache_bytes = 1 << 20;  // about 950 of the 2,000 bodies below
+  make_engine(options);
+  create("q");
+  const std::string body(1000, 'b');
+  for (int i = 0; i < 2000; ++i) send(body + std::to_string(i));
+  ReceiveRequest req;
+  req.max_messages = 10;
+  int received = 0;
+  // Receives (deleting what they get) until one reaches the uncached messages and, with the
+  // room the deletes made, asks for a read-ahead: before any of them had to read the store.
+  std::optional<ReadAhead> ahead;
+  while (!ahead && received < 2000) {
+    auto started = engine().start_receive(id(), req);
+    ASSERT_TRUE(started.ok());
+    EXPECT_FALSE(started->reads_store()) << "at message " << received;
+    ahead = started->read_ahead;
+    for (auto& m : engine().finish_receive(std::move(*started))) {
+      EXPECT_EQ(m.body, body + std::to_string(received++));
+      ASSERT_TRUE(engine().delete_message(id(), m.receipt_handle).ok());
+    }
+  }
+  ASSERT_TRUE(ahead.has_value());
+  EXPECT_GT(received, 500);
+  engine().read_ahead(*ahead);
+  // The next 25 receives find their bodies in memory, in order.
+  for (int r = 0; r < 25; ++r) {
+    auto started = engine().start_receive(id(), req);
+    ASSERT_TRUE(started.ok());
+    EXPECT_FALSE(started->reads_store()) << "at message " << received;
+    for (auto& m : engine().finish_receive(std::move(*started))) {
+      EXPECT_EQ(m.body, body + std::to_string(received++));
+      ASSERT_TRUE(engine().delete_message(id(), m.receipt_handle).ok());
+    }
+  }
+  // The rest come back whole, read from the store or ahead of time.
+  while (received < 2000) {
+    auto got = receive(10);
+    ASSERT_FALSE(got.empty());
+    for (auto& m : got) {
+      EXPECT_EQ(m.body, body + std::to_string(received++));
+      ASSERT_TRUE(engine().delete_message(id(), m.receipt_handle).ok());
+    }
+  }
+  EXPECT_EQ(message_keys(), 0u);
+}
+
+TEST(MessageIndexTest, CountsWaitingMessagesWithoutACachedPayload) {
+  std::atomic<int64_t> cache_bytes{0};
+  MessageIndex index(cache_bytes);
+  EXPECT_FALSE(index.has_uncached());
+  MessageMeta cached;
+  cached.seq = 1;
+  cached.payload = std::make_unique<std::string>("p");
+  cache_bytes += cache_cost(1);
+  index.add(std::move(cached));
+  EXPECT_FALSE(index.has_uncached());
+  MessageMeta bare;
+  bare.seq = 2;
+  MessageMeta& m = index.add(std::move(bare));
+  EXPECT_TRUE(index.has_uncached());
+  EXPECT_EQ(index.uncached_after(0, 10, 10), std::vector<uint64_t>{2});
+  index.set_invisible(m, 1000, MessageStatus::kInflight);  // in flight: not waiting
+  EXPECT_FALSE(index.has_uncached());
+  EXPECT_TRUE(index.uncached_after(0, 10, 10).empty());
+  index.set_visible(m, 1000);
+  EXPECT_TRUE(index.has_uncached());
+  cache_bytes += cache_cost(1);
+  index.cache_payload(m, std::make_unique<std::string>("q"));
+  EXPECT_FALSE(index.has_uncached());
+  MessageMeta& first = *index.find(1);
+  auto taken = index.take_payload(first);
+  ASSERT_TRUE(taken);
+  EXPECT_EQ(*taken, "p");
+  EXPECT_TRUE(index.has_uncached());
+  EXPECT_EQ(cache_bytes.load(), cache_cost(1));
+  index.remove(first);
+  EXPECT_FALSE(index.has_uncached());
+  index.remove(*index.find(2));
+  EXPECT_EQ(cache_bytes.load(), 0);
+  EXPECT_FALSE(index.has_uncached());
 }
 
 // Persistence ---------------------------------------------------------------------------------

@@ -34,6 +34,19 @@ MessageMeta* MessageIndex::find(uint64_t seq) {
   return &*it;
 }
 
+std::vector<uint64_t> MessageIndex::uncached_after(uint64_t after, size_t limit, size_t scan) {
+  std::vector<uint64_t> out;
+  auto it = std::upper_bound(messages_.begin(), messages_.end(), after,
+                             [](uint64_t s, const MessageMeta& m) { return s < m.seq; });
+  for (; it != messages_.end() && scan > 0 && out.size() < limit; ++it, --scan) {
+    if (!it->payload &&
+        (it->status == MessageStatus::kVisible || it->status == MessageStatus::kDelayed)) {
+      out.push_back(it->seq);
+    }
+  }
+  return out;
+}
+
 void MessageIndex::count(MessageStatus s, int delta) {
   switch (s) {
     case MessageStatus::kVisible:
@@ -76,11 +89,19 @@ MessageMeta& MessageIndex::add(MessageMeta meta, std::string_view group) {
   return m;
 }
 
+namespace {
+// Visible or delayed: a receive will want its payload, sooner or later.
+bool waiting(MessageStatus s) {
+  return s == MessageStatus::kVisible || s == MessageStatus::kDelayed;
+}
+}  // namespace
+
 void MessageIndex::set_status(MessageMeta& m, MessageStatus to) {
   const MessageStatus from = m.status;
   count(from, -1);
   m.status = to;
   count(to, +1);
+  if (!m.payload) uncached_waiting_ += size_t{waiting(to)} - size_t{waiting(from)};
   if (!grouped_) {
     if (to == MessageStatus::kVisible) note_visible(m);
     return;
@@ -280,13 +301,26 @@ void MessageIndex::set_visible(MessageMeta& m, int64_t now_ms) {
 
 void MessageIndex::remove(MessageMeta& m) {
   assert(m.status != MessageStatus::kDead);
+  --live_;
+  ++dead_;
+  set_status(m, MessageStatus::kDead);
   if (m.payload) {
     cache_bytes_ -= cache_cost(m.payload->size());
     m.payload.reset();
   }
-  --live_;
-  ++dead_;
-  set_status(m, MessageStatus::kDead);
+}
+
+void MessageIndex::cache_payload(MessageMeta& m, std::unique_ptr<std::string> payload) {
+  assert(!m.payload && payload);
+  m.payload = std::move(payload);
+  if (waiting(m.status)) --uncached_waiting_;
+}
+
+std::unique_ptr<std::string> MessageIndex::take_payload(MessageMeta& m) {
+  if (!m.payload) return nullptr;
+  cache_bytes_ -= cache_cost(m.payload->size());
+  if (waiting(m.status)) ++uncached_waiting_;
+  return std::move(m.payload);
 }
 
 std::optional<int64_t> MessageIndex::next_visibility_change() {
@@ -304,6 +338,7 @@ void MessageIndex::clear() {
     if (m.payload) freed += cache_cost(m.payload->size());
   }
   cache_bytes_ -= freed;
+  uncached_waiting_ = 0;
   // Swap with empties so the memory is returned, not just the size reset.
   std::deque<MessageMeta>().swap(messages_);
   std::vector<uint64_t>().swap(visible_);

@@ -95,6 +95,17 @@ class MessageIndex {
 
   // The live message with this sequence number, or null.
   MessageMeta* find(uint64_t seq);
+  // Whether a visible or delayed message has no cached payload (receives will read the store).
+  bool has_uncached() const { return uncached_waiting_ > 0; }
+  // Caches a payload read back from the store for m, which has none; the caller has counted it
+  // against the cache budget.
+  void cache_payload(MessageMeta& m, std::unique_ptr<std::string> payload);
+  // Takes m's cached payload (null if none) out of the cache.
+  std::unique_ptr<std::string> take_payload(MessageMeta& m);
+  // Up to `limit` live messages after seq `after`, in send order, that are visible or delayed
+  // and have no cached payload: what receives will want from the store next. Looks at no more
+  // than `scan` messages.
+  std::vector<uint64_t> uncached_after(uint64_t after, size_t limit, size_t scan);
   // Adds a message whose seq exceeds every seq added before; its status must be kVisible,
   // kDelayed or kInflight. `group` is its message group (grouped indexes only).
   MessageMeta& add(MessageMeta meta, std::string_view group = {});
@@ -198,6 +209,7 @@ class MessageIndex {
   size_t live_ = 0, dead_ = 0;
   std::atomic<uint64_t> synced_seq_{0};
   size_t visible_n_ = 0, inflight_n_ = 0, delayed_n_ = 0;
+  size_t uncached_waiting_ = 0;  // visible or delayed messages without a cached payload
 };
 
 inline constexpr int64_t kNeverPurged = std::numeric_limits<int64_t>::min() / 2;
@@ -237,6 +249,8 @@ struct Queue {
   // lock (which the store's callback thread would otherwise contend for on every send): one of the
   // two sees the other's write, so a long poll that found only unsynced messages is woken.
   std::atomic<bool> watched{false};
+  // Set while a read-ahead fills this queue's payloads into the body cache (one at a time).
+  std::atomic<bool> reading_ahead{false};
 
   // FIFO only. Deduplication window: scope key (see codec::dedup_key) -> the message it
   // admitted; dedup_order lists (sent time, key) in send order for expiry.

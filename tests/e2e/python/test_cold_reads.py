@@ -174,6 +174,64 @@ class ColdReadTest(SqsTestCase):
         self.assert_empty(url)
 
 
+class ReadAheadTest(SqsTestCase):
+    """A backlog beyond a 1 MiB body cache, drained by concurrent consumers while the server
+    reads the next bodies into the cache ahead of them (Engine::read_ahead)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls._server = ferry_server.FerryServer(extra_args=["--message-cache-mib", "1"]).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._server.stop()
+
+    @property
+    def server(self) -> ferry_server.FerryServer:
+        return self._server
+
+    def test_a_backlog_beyond_the_cache_drains_whole_and_once(self):
+        url = self.create_queue("ahead")
+        total = 3000
+        body = "r" * 1000
+        for i in range(0, total, 10):
+            resp = self.sqs.send_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(j), "MessageBody": f"{j:05d}{body}"} for j in range(i, i + 10)])
+            self.assertEqual(resp.get("Failed", []), [])
+        received: list[str] = []
+        failures: list[BaseException] = []
+        lock = threading.Lock()
+
+        def consume():
+            try:
+                client = self.server.client("sqs")
+                while True:
+                    resp = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                                  WaitTimeSeconds=1)
+                    messages = resp.get("Messages", [])
+                    if not messages:
+                        return
+                    for m in messages:
+                        if m["MD5OfBody"] != md5_of_body(m["Body"]):
+                            raise AssertionError(f"MD5OfBody of {m['Body'][:5]} does not match")
+                    with lock:
+                        received.extend(m["Body"][:5] for m in messages)
+                    client.delete_message_batch(QueueUrl=url, Entries=[
+                        {"Id": str(k), "ReceiptHandle": m["ReceiptHandle"]}
+                        for k, m in enumerate(messages)])
+            except BaseException as e:  # reported by the test thread
+                failures.append(e)
+
+        threads = [threading.Thread(target=consume) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(180)
+        self.assertEqual(failures, [])
+        self.assertEqual(sorted(received), [f"{j:05d}" for j in range(total)])
+        self.assert_empty(url)
+
+
 if __name__ == "__main__":
     import unittest
     unittest.main()
