@@ -40,10 +40,10 @@ class MemoryStore final : public Store {
     if (it == data_.end()) return std::nullopt;
     return it->second;
   }
-  void scan(std::string_view prefix,
-            const std::function<bool(std::string_view, std::string_view)>& fn) override {
+  void scan_from(std::string_view prefix, std::string_view from, const ScanFn& fn) override {
     std::lock_guard lock(mu_);
-    for (auto it = data_.lower_bound(std::string(prefix)); it != data_.end(); ++it) {
+    for (auto it = data_.lower_bound(std::string(std::max(prefix, from))); it != data_.end();
+         ++it) {
       if (it->first.compare(0, prefix.size(), prefix) != 0) break;
       if (!fn(it->first, it->second)) break;
     }

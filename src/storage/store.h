@@ -68,10 +68,12 @@ class Store {
     return true;
   }
 
+  using ScanFn = std::function<bool(std::string_view key, std::string_view value)>;
   // Calls fn for each key with the prefix, in key order, until fn returns false.
-  virtual void scan(
-      std::string_view prefix,
-      const std::function<bool(std::string_view key, std::string_view value)>& fn) = 0;
+  void scan(std::string_view prefix, const ScanFn& fn) { scan_from(prefix, prefix, fn); }
+  // The same, from the first key at or after `from` (which starts with the prefix): a part of a
+  // range read in one pass (message payloads read ahead in key order).
+  virtual void scan_from(std::string_view prefix, std::string_view from, const ScanFn& fn) = 0;
 
   // Short description for /health, e.g. "rocksdb:/var/lib/ferry".
   virtual std::string describe() const = 0;

@@ -1652,15 +1652,27 @@ void Engine::read_ahead(const ReadAhead& ahead) {
     if (!q->deleted)
       seqs = q->messages.uncached_after(ahead.after, kReadAheadMessages, 4 * kReadAheadMessages);
   }
-  // Read without the lock; a message received, deleted or purged meanwhile is skipped below.
+  // Read without the lock, in one pass over the keys (sequential reads where the payloads are
+  // on disk, not one lookup each); a message received, deleted or purged meanwhile is skipped
+  // below.
   std::vector<std::pair<uint64_t, std::string>> read;
   int64_t room = static_cast<int64_t>(d.options.body_cache_bytes) - d.cache_bytes.load();
-  for (uint64_t seq : seqs) {
-    auto payload = d.store.get(codec::payload_key(q->incarnation, seq));
-    if (!payload) continue;
-    room -= cache_cost(payload->size());
-    if (room < 0) break;
-    read.emplace_back(seq, std::move(*payload));
+  if (!seqs.empty()) {
+    size_t next = 0;  // the first of seqs not yet passed
+    d.store.scan_from(codec::message_prefix(q->incarnation),
+                      codec::payload_key(q->incarnation, seqs.front()),
+                      [&](std::string_view key, std::string_view value) {
+                        uint64_t incarnation = 0, seq = 0;
+                        char kind = 0;
+                        if (!codec::parse_message_key(key, &incarnation, &seq, &kind)) return true;
+                        while (next < seqs.size() && seqs[next] < seq) ++next;
+                        if (next == seqs.size()) return false;
+                        if (kind != 'p' || seqs[next] != seq) return true;
+                        room -= cache_cost(value.size());
+                        if (room < 0) return false;
+                        read.emplace_back(seq, std::string(value));
+                        return ++next < seqs.size();
+                      });
   }
   size_t cached = 0;
   {

@@ -741,9 +741,8 @@ class UnsyncedStore final : public storage::Store {
     if (done) held_.push_back(std::move(done));
   }
   std::optional<std::string> get(std::string_view key) override { return inner_.get(key); }
-  void scan(std::string_view prefix,
-            const std::function<bool(std::string_view, std::string_view)>& fn) override {
-    inner_.scan(prefix, fn);
+  void scan_from(std::string_view prefix, std::string_view from, const ScanFn& fn) override {
+    inner_.scan_from(prefix, from, fn);
   }
   std::string describe() const override { return "unsynced"; }
   void close() override { inner_.close(); }

@@ -538,8 +538,7 @@ bool RocksStore::get_into(std::string_view key, std::string& value) {
   return false;
 }
 
-void RocksStore::scan(std::string_view prefix,
-                      const std::function<bool(std::string_view, std::string_view)>& fn) {
+void RocksStore::scan_from(std::string_view prefix, std::string_view from, const ScanFn& fn) {
   if (!enter_read()) return;
   struct Leave {
     RocksStore* store;
@@ -567,7 +566,7 @@ void RocksStore::scan(std::string_view prefix,
   {
     std::lock_guard lock(mu_);
     for (const auto& [key, entry] : overlay_) {
-      if (!has_prefix(key, prefix)) continue;
+      if (!has_prefix(key, prefix) || key < from) continue;
       overlay.push_back({std::string(key),
                          entry.value ? std::optional<std::string>(*entry.value) : std::nullopt});
     }
@@ -591,7 +590,7 @@ void RocksStore::scan(std::string_view prefix,
   };
 
   size_t next = 0;
-  it->Seek(slice(prefix));
+  it->Seek(slice(std::max(prefix, from)));
   for (;;) {
     const bool disk = it->Valid() && has_prefix(view(it->key()), prefix);
     if (!disk && next == overlay.size()) break;

@@ -113,8 +113,7 @@ class RocksStore final : public Store {
   void write(WriteBatch batch, Durability durability, WriteCallback done) override;
   std::optional<std::string> get(std::string_view key) override;
   bool get_into(std::string_view key, std::string& value) override;
-  void scan(std::string_view prefix,
-            const std::function<bool(std::string_view key, std::string_view value)>& fn) override;
+  void scan_from(std::string_view prefix, std::string_view from, const ScanFn& fn) override;
   std::string describe() const override;
   void close() override;
 

@@ -65,12 +65,13 @@ bool put(Store& store, std::string key, std::string value) {
   return write_and_wait(store, std::move(batch));
 }
 
-Pairs scan_all(Store& store, std::string_view prefix) {
+Pairs scan_all(Store& store, std::string_view prefix, std::string_view from = {}) {
   Pairs out;
-  store.scan(prefix, [&](std::string_view k, std::string_view v) {
-    out.emplace_back(k, v);
-    return true;
-  });
+  store.scan_from(prefix, from.empty() ? prefix : from,
+                  [&](std::string_view k, std::string_view v) {
+                    out.emplace_back(k, v);
+                    return true;
+                  });
   return out;
 }
 
@@ -239,9 +240,20 @@ TEST_F(RocksStoreTest, ScanMergesOverlayWithDisk) {
   // An empty prefix scans everything.
   EXPECT_EQ(scan_all(*store, "").size(), expected.size() + 3);  // p/1, qa, r/1
 
+  // scan_from() starts inside the prefix, on the overlay and the disk alike: at a queued put
+  // (q/4), at a disk key (q/1), between keys, and inside the queued delete range.
+  const auto from = [&](size_t i) { return Pairs(expected.begin() + i, expected.end()); };
+  EXPECT_EQ(scan_all(*store, "q/", "q/4"), from(2));
+  EXPECT_EQ(scan_all(*store, "q/", "q/1"), from(1));
+  EXPECT_EQ(scan_all(*store, "q/", "q/2"), from(2));
+  EXPECT_EQ(scan_all(*store, "q/", "q/7"), from(4));
+  EXPECT_TRUE(scan_all(*store, "q/", "q/999").empty());
+
   store->resume_commits_for_testing();
   ASSERT_TRUE(put(*store, "barrier", "x"));
   EXPECT_EQ(scan_all(*store, "q/"), expected);
+  EXPECT_EQ(scan_all(*store, "q/", "q/2"), from(2));
+  EXPECT_EQ(scan_all(*store, "q/", "q/7"), from(4));
 }
 
 TEST_F(RocksStoreTest, ScanPrefixEndingInFF) {
