@@ -29,6 +29,40 @@ ATTRIBUTES = {
 }
 
 
+def drain_concurrently(test: SqsTestCase, url: str, consumers: int) -> list:
+    """`consumers` threads, each with its own client, receive up to 10 messages at a time and
+    delete them until a 1 s long poll comes back empty. Returns every message received; fails
+    the test if a consumer raised."""
+    received: list = []
+    failures: list[BaseException] = []
+    lock = threading.Lock()
+
+    def consume():
+        try:
+            client = test.server.client("sqs")
+            while True:
+                resp = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                              WaitTimeSeconds=1)
+                messages = resp.get("Messages", [])
+                if not messages:
+                    return
+                with lock:
+                    received.extend(messages)
+                client.delete_message_batch(QueueUrl=url, Entries=[
+                    {"Id": str(k), "ReceiptHandle": m["ReceiptHandle"]}
+                    for k, m in enumerate(messages)])
+        except BaseException as e:  # reported by the test thread
+            failures.append(e)
+
+    threads = [threading.Thread(target=consume) for _ in range(consumers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(180)
+    test.assertEqual(failures, [])
+    return received
+
+
 class ColdReadTest(SqsTestCase):
     def test_bodies_and_attributes_come_back_from_disk(self):
         url = self.create_queue("cold")
@@ -141,33 +175,7 @@ class ColdReadTest(SqsTestCase):
         for i in range(0, total, 10):
             self.sqs.send_message_batch(QueueUrl=url, Entries=[
                 {"Id": str(j), "MessageBody": f"{j}:" + "p" * 900} for j in range(i, i + 10)])
-        received: list[str] = []
-        failures: list[BaseException] = []
-        lock = threading.Lock()
-
-        def consume():
-            try:
-                client = self.server.client("sqs")
-                while True:
-                    resp = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
-                                                  WaitTimeSeconds=1)
-                    messages = resp.get("Messages", [])
-                    if not messages:
-                        return
-                    with lock:
-                        received.extend(m["Body"] for m in messages)
-                    client.delete_message_batch(QueueUrl=url, Entries=[
-                        {"Id": str(k), "ReceiptHandle": m["ReceiptHandle"]}
-                        for k, m in enumerate(messages)])
-            except BaseException as e:  # reported by the test thread
-                failures.append(e)
-
-        threads = [threading.Thread(target=consume) for _ in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(120)
-        self.assertEqual(failures, [])
+        received = [m["Body"] for m in drain_concurrently(self, url, 8)]
         # The default visibility timeout (30 s) outlasts the test: each message comes once.
         self.assertEqual(sorted(received),
                          sorted(f"{j}:" + "p" * 900 for j in range(total)))
@@ -198,37 +206,11 @@ class ReadAheadTest(SqsTestCase):
             resp = self.sqs.send_message_batch(QueueUrl=url, Entries=[
                 {"Id": str(j), "MessageBody": f"{j:05d}{body}"} for j in range(i, i + 10)])
             self.assertEqual(resp.get("Failed", []), [])
-        received: list[str] = []
-        failures: list[BaseException] = []
-        lock = threading.Lock()
-
-        def consume():
-            try:
-                client = self.server.client("sqs")
-                while True:
-                    resp = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
-                                                  WaitTimeSeconds=1)
-                    messages = resp.get("Messages", [])
-                    if not messages:
-                        return
-                    for m in messages:
-                        if m["MD5OfBody"] != md5_of_body(m["Body"]):
-                            raise AssertionError(f"MD5OfBody of {m['Body'][:5]} does not match")
-                    with lock:
-                        received.extend(m["Body"][:5] for m in messages)
-                    client.delete_message_batch(QueueUrl=url, Entries=[
-                        {"Id": str(k), "ReceiptHandle": m["ReceiptHandle"]}
-                        for k, m in enumerate(messages)])
-            except BaseException as e:  # reported by the test thread
-                failures.append(e)
-
-        threads = [threading.Thread(target=consume) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(180)
-        self.assertEqual(failures, [])
-        self.assertEqual(sorted(received), [f"{j:05d}" for j in range(total)])
+        received = drain_concurrently(self, url, 4)
+        for m in received:
+            self.assertEqual(m["MD5OfBody"], md5_of_body(m["Body"]))
+        self.assertEqual(sorted(m["Body"] for m in received),
+                         [f"{j:05d}{body}" for j in range(total)])
         self.assert_empty(url)
 
 
