@@ -216,10 +216,15 @@ asio::awaitable<void> SqsRun::filler(int worker, Stats& st) {
       bodies[i] = {o_.message_size, t0, seq * o_.batch + i};
       if (fifo()) ids[i] = fifo_ids(worker, seq * o_.batch + i);
     }
-    wire_.send_batch(req, queue_url_, bodies, fifo() ? &ids : nullptr);
+    // A batch of one is a SendMessage, so that `fill -b 1` measures single sends.
+    if (o_.batch == 1) {
+      wire_.send(req, queue_url_, bodies[0], fifo() ? &ids[0] : nullptr);
+    } else {
+      wire_.send_batch(req, queue_url_, bodies, fifo() ? &ids : nullptr);
+    }
     size_t failed = 0;
     bool ok = co_await conn.call(req, &res, &error, std::chrono::seconds(60));
-    if (ok) ok = wire_.parse_batch_failures(res, &failed, &error);
+    if (ok && o_.batch != 1) ok = wire_.parse_batch_failures(res, &failed, &error);
     if (!ok || failed > 0) {
       st.error(error);
       fill_left_ += n - static_cast<int64_t>(ok ? failed : 0);  // try those again
