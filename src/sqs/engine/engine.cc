@@ -1590,7 +1590,7 @@ Result<PendingReceive> Engine::start_receive(const QueueId& id, const ReceiveReq
         }
       }
     }
-    for (MessageMeta* m : requeue) index.push_visible(*m);
+    for (MessageMeta* m : requeue) index.push_returned(*m);
     d.write_lazy(batch);
     // The next receives would read from the store: worth a read-ahead if the cache has room.
     read_ahead = last_seq != 0 && !q->reading_ahead.load(std::memory_order_relaxed) &&

@@ -931,6 +931,33 @@ TEST_F(EngineTest, DeadLetterMoveSurvivesUncachedBodies) {
   EXPECT_EQ(got[0].body, "body");
 }
 
+TEST_F(EngineTest, ZeroTimeoutReceivesTakeTurns) {
+  create("q");
+  for (int i = 0; i < 25; ++i) send("m" + std::to_string(i));
+  auto bodies = [](const std::vector<ReceivedMessage>& got) {
+    std::vector<std::string> out;
+    for (const auto& m : got) out.push_back(m.body);
+    return out;
+  };
+  auto range = [](int from, int to) {
+    std::vector<std::string> out;
+    for (int i = from; i < to; ++i) out.push_back("m" + std::to_string(i));
+    return out;
+  };
+  // Returned messages go behind the visible ones, in the order they came back.
+  EXPECT_EQ(bodies(receive(10, 0)), range(0, 10));
+  EXPECT_EQ(bodies(receive(10, 0)), range(10, 20));
+  auto third = range(20, 25);
+  for (auto& b : range(0, 5)) third.push_back(b);
+  EXPECT_EQ(bodies(receive(10, 0)), third);
+  // A message whose visibility timeout ran out goes back by age, ahead of the returned ones.
+  auto held = receive(1, 5);  // m5, the front of the returned ones, in flight for 5 s
+  ASSERT_EQ(bodies(held), range(5, 6));
+  clock_.advance_s(6);
+  EXPECT_EQ(bodies(receive(3, 0)), (std::vector<std::string>{"m5", "m6", "m7"}));
+  EXPECT_EQ(attr("ApproximateNumberOfMessages"), "25");
+}
+
 TEST_F(EngineTest, StartReceiveLeavesUncachedBodiesToFinishReceive) {
   EngineOptions options;
   options.body_cache_bytes = 0;

@@ -240,6 +240,12 @@ void MessageIndex::compact() {
     });
     std::make_heap(visible_.begin(), visible_.end(), std::greater<>());
   }
+  if (returned_.size() > 2 * visible_n_ + kSlack) {
+    std::erase_if(returned_, [this](uint64_t seq) {
+      MessageMeta* m = find(seq);
+      return !m || m->status != MessageStatus::kVisible;
+    });
+  }
   if (timers_.size() > 2 * (inflight_n_ + delayed_n_) + kSlack) {
     std::erase_if(timers_, [this](const Timer& t) { return !timer_valid(t); });
     std::make_heap(timers_.begin(), timers_.end(), std::greater<>());
@@ -260,20 +266,40 @@ MessageMeta* MessageIndex::front_visible() {
   assert(!grouped_);
   while (!visible_.empty()) {
     MessageMeta* m = find(visible_.front());  // the lowest seq
-    if (m && m->status == MessageStatus::kVisible) return awaits_sync(*m) ? nullptr : m;
+    if (m && m->status == MessageStatus::kVisible) {
+      if (!awaits_sync(*m)) return m;
+      break;  // nothing sent after it goes first; returned messages were synced long ago
+    }
     std::pop_heap(visible_.begin(), visible_.end(), std::greater<>());  // a stale entry
     visible_.pop_back();
+  }
+  while (!returned_.empty()) {
+    MessageMeta* m = find(returned_.front());
+    if (m && m->status == MessageStatus::kVisible) return m;
+    returned_.pop_front();  // a stale entry
   }
   return nullptr;
 }
 
 MessageMeta* MessageIndex::pop_visible() {
   MessageMeta* m = front_visible();
-  if (m != nullptr) {
+  if (m == nullptr) return nullptr;
+  if (!visible_.empty() && visible_.front() == m->seq) {
     std::pop_heap(visible_.begin(), visible_.end(), std::greater<>());
     visible_.pop_back();
+  } else {
+    returned_.pop_front();
   }
   return m;
+}
+
+void MessageIndex::push_returned(MessageMeta& m) {
+  assert(m.status == MessageStatus::kVisible);
+  if (grouped_) {
+    push_visible(m);
+    return;
+  }
+  returned_.push_back(m.seq);
 }
 
 void MessageIndex::push_visible(MessageMeta& m) {
@@ -342,6 +368,7 @@ void MessageIndex::clear() {
   // Swap with empties so the memory is returned, not just the size reset.
   std::deque<MessageMeta>().swap(messages_);
   std::vector<uint64_t>().swap(visible_);
+  std::deque<uint64_t>().swap(returned_);
   std::vector<Timer>().swap(timers_);
   std::vector<Timer>().swap(ready_);
   groups_.clear();

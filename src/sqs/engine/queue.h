@@ -62,6 +62,7 @@ static_assert(sizeof(MessageMeta) == 48, "per-message memory is a budget");
 // Messages are held in send (sequence) order in a deque, found by binary search; deleted ones
 // become tombstones that are dropped from the front and compacted away when they outnumber
 // live ones. Visible messages are found through a min-heap of sequence numbers (oldest first),
+// then a queue of those a zero-timeout receive returned (push_returned),
 // delayed and in-flight ones through a min-heap of (visible_at, seq). Both heaps are lazy:
 // an entry is ignored if its message is gone or has moved on, and they are rebuilt when stale
 // entries dominate.
@@ -138,6 +139,11 @@ class MessageIndex {
   // push_visible() on it.
   MessageMeta* pop_visible();
   void push_visible(MessageMeta& m);
+  // Puts back a message that a receive with a zero visibility timeout took: behind every other
+  // visible message (a standard queue's returned ones are served after the visible heap, in the
+  // order they came back), so that repeated zero-timeout receives see the whole queue in turn
+  // instead of the same oldest messages. Grouped indexes: as push_visible().
+  void push_returned(MessageMeta& m);
   void set_invisible(MessageMeta& m, int64_t until_ms, MessageStatus status);
   // An invisible message becomes visible now.
   void set_visible(MessageMeta& m, int64_t now_ms);
@@ -205,6 +211,7 @@ class MessageIndex {
   std::atomic<int64_t>& cache_bytes_;
   std::deque<MessageMeta> messages_;
   std::vector<uint64_t> visible_;  // min-heap (std::greater)
+  std::deque<uint64_t> returned_;  // push_returned(), in order; lazy like the heaps
   std::vector<Timer> timers_;      // min-heap (std::greater)
   size_t live_ = 0, dead_ = 0;
   std::atomic<uint64_t> synced_seq_{0};

@@ -179,6 +179,25 @@ class VisibilityOnReceiveTest(SqsTestCase):
         self.receive_exactly(url, 1)
         self.assert_empty(url)
 
+    def test_zero_visibility_receives_see_the_whole_queue(self):
+        # Messages received with VisibilityTimeout=0 stay visible; receiving that way again and
+        # again (peeking) reaches every message of the queue, not the same ten each time. AWS
+        # promises no order on standard queues; it only must not keep the rest out of reach.
+        url = self.create_queue("peek")
+        bodies = {f"peek {i}" for i in range(25)}
+        for body in sorted(bodies):
+            self.sqs.send_message(QueueUrl=url, MessageBody=body)
+        seen = set()
+        for _ in range(20):
+            resp = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                            VisibilityTimeout=0)
+            seen.update(m["Body"] for m in resp.get("Messages", []))
+            if seen == bodies:
+                break
+        self.assertEqual(seen, bodies)
+        self.wait_for_counts(url, ApproximateNumberOfMessages=25,
+                             ApproximateNumberOfMessagesNotVisible=0)
+
 
 class DelayTest(SqsTestCase):
     def test_message_delay(self):
