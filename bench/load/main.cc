@@ -130,7 +130,8 @@ int main(int argc, char** argv) {
                      "sqs | http (nginx ceiling) | amqp (RabbitMQ) | fsync | sns | kinesis")
           ->check(CLI::IsMember({"sqs", "http", "amqp", "fsync", "sns", "kinesis"}));
   app.add_option("-s,--scenario", o.scenario,
-                 "send | send-batch | cycle | latency | fill | depth (fill and depth: sqs only) | "
+                 "send | send-batch | cycle | latency | drain | fill | depth (drain, fill and "
+                 "depth: sqs only) | "
                  "fanout (sns) | stream, efo-latency (kinesis)");
   app.add_option("-e,--endpoint", o.endpoint,
                  "http://127.0.0.1:4566 (sqs, http) or amqp://guest:guest@127.0.0.1:5672/");

@@ -281,8 +281,10 @@ int SqsRun::run(Result* result) {
   }
 
   int producers = o_.producers > 0 ? o_.producers : std::max(1, o_.connections / 2);
-  int consumers =
-      o_.consumers > 0 ? o_.consumers : (s == "latency" ? 4 : std::max(1, o_.connections / 2));
+  int consumers = o_.consumers > 0 ? o_.consumers
+                  : s == "latency" ? 4
+                  : s == "drain"   ? o_.connections
+                                   : std::max(1, o_.connections / 2);
   int workers = 0;
   if (s == "send" || s == "send-batch" || s == "fill")
     workers = o_.connections;
@@ -290,6 +292,8 @@ int SqsRun::run(Result* result) {
     workers = o_.connections + consumers;
   else if (s == "cycle")
     workers = producers + consumers;
+  else if (s == "drain")
+    workers = consumers;
   if (s == "latency") {
     if (o_.rate <= 0) {
       std::cerr << "ferry-bench: the latency scenario needs --rate\n";
@@ -336,6 +340,8 @@ int SqsRun::run(Result* result) {
         asio::co_spawn(io, latency_sender(w, st), on_done);
       else
         asio::co_spawn(io, consumer(w, st, true), on_done);
+    } else if (s == "drain") {
+      asio::co_spawn(io, consumer(w, st, false), on_done);
     }
   }
   auto started = Clock::now();
@@ -367,7 +373,8 @@ int run_sqs(const Options& options, Result* result) {
   Endpoint ep;
   if (!resolve_endpoint(options.endpoint, &ep)) return 2;
   std::string error;
-  static const char* kScenarios[] = {"send", "send-batch", "cycle", "latency", "fill", "depth"};
+  static const char* kScenarios[] = {"send",  "send-batch", "cycle", "latency",
+                                     "drain", "fill",       "depth"};
   if (std::find(std::begin(kScenarios), std::end(kScenarios), options.scenario) ==
       std::end(kScenarios)) {
     std::cerr << "ferry-bench: the " << options.target << " target has no scenario "
