@@ -1592,11 +1592,15 @@ Result<PendingReceive> Engine::start_receive(const QueueId& id, const ReceiveReq
     }
     for (MessageMeta* m : requeue) index.push_returned(*m);
     d.write_lazy(batch);
-    // The next receives would read from the store: worth a read-ahead if the cache has room.
-    read_ahead = last_seq != 0 && !q->reading_ahead.load(std::memory_order_relaxed) &&
-                 d.cache_bytes.load(std::memory_order_relaxed) + kReadAheadRoom <=
-                     static_cast<int64_t>(d.options.body_cache_bytes) &&
-                 !index.uncached_after(last_seq, 1, 16).empty();
+    // The next receives would read from the store: worth a read-ahead if the cache has room,
+    // early enough (half a read-ahead before the last one's end) that it is done by the time
+    // the receives get there.
+    read_ahead =
+        last_seq != 0 && index.has_uncached() &&
+        q->read_ahead_until.load(std::memory_order_relaxed) < last_seq + kReadAheadMessages / 2 &&
+        !q->reading_ahead.load(std::memory_order_relaxed) &&
+        d.cache_bytes.load(std::memory_order_relaxed) + kReadAheadRoom <=
+            static_cast<int64_t>(d.options.body_cache_bytes);
   }
   // Handles (an HMAC each) are made without holding the queue's lock.
   for (size_t i = 0; i < out.size(); ++i) {
@@ -1647,10 +1651,13 @@ void Engine::read_ahead(const ReadAhead& ahead) {
   auto q = d.find(ahead.queue);
   if (!q || q->reading_ahead.exchange(true)) return;
   std::vector<uint64_t> seqs;
+  const uint64_t after = std::max(ahead.after, q->read_ahead_until.load());
+  uint64_t scanned_to = after;
   {
     std::lock_guard lock(q->mu);
     if (!q->deleted)
-      seqs = q->messages.uncached_after(ahead.after, kReadAheadMessages, 4 * kReadAheadMessages);
+      seqs = q->messages.uncached_after(after, kReadAheadMessages, 4 * kReadAheadMessages,
+                                        &scanned_to);
   }
   // Read without the lock, in one pass over the keys (sequential reads where the payloads are
   // on disk, not one lookup each); a message received, deleted or purged meanwhile is skipped
@@ -1684,6 +1691,13 @@ void Engine::read_ahead(const ReadAhead& ahead) {
       q->messages.cache_payload(*m, std::make_unique<std::string>(std::move(payload)));
       ++cached;
     }
+  }
+  // Past every message it looked at, or, if the cache filled up first, to the last one read.
+  const uint64_t until = read.size() == seqs.size() ? scanned_to
+                         : read.empty()             ? after
+                                                    : read.back().first;
+  uint64_t seen = q->read_ahead_until.load();
+  while (seen < until && !q->read_ahead_until.compare_exchange_weak(seen, until)) {
   }
   spdlog::debug("sqs: read {} bodies ahead into the cache for {}/{}", cached, q->id.account,
                 q->id.name);

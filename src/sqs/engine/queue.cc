@@ -34,11 +34,13 @@ MessageMeta* MessageIndex::find(uint64_t seq) {
   return &*it;
 }
 
-std::vector<uint64_t> MessageIndex::uncached_after(uint64_t after, size_t limit, size_t scan) {
+std::vector<uint64_t> MessageIndex::uncached_after(uint64_t after, size_t limit, size_t scan,
+                                                   uint64_t* scanned_to) {
   std::vector<uint64_t> out;
   auto it = std::upper_bound(messages_.begin(), messages_.end(), after,
                              [](uint64_t s, const MessageMeta& m) { return s < m.seq; });
   for (; it != messages_.end() && scan > 0 && out.size() < limit; ++it, --scan) {
+    if (scanned_to != nullptr) *scanned_to = it->seq;
     if (!it->payload &&
         (it->status == MessageStatus::kVisible || it->status == MessageStatus::kDelayed)) {
       out.push_back(it->seq);

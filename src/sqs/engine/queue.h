@@ -105,8 +105,9 @@ class MessageIndex {
   std::unique_ptr<std::string> take_payload(MessageMeta& m);
   // Up to `limit` live messages after seq `after`, in send order, that are visible or delayed
   // and have no cached payload: what receives will want from the store next. Looks at no more
-  // than `scan` messages.
-  std::vector<uint64_t> uncached_after(uint64_t after, size_t limit, size_t scan);
+  // than `scan` messages; *scanned_to (if given) is set to the last one it looked at, if any.
+  std::vector<uint64_t> uncached_after(uint64_t after, size_t limit, size_t scan,
+                                       uint64_t* scanned_to = nullptr);
   // Adds a message whose seq exceeds every seq added before; its status must be kVisible,
   // kDelayed or kInflight. `group` is its message group (grouped indexes only).
   MessageMeta& add(MessageMeta meta, std::string_view group = {});
@@ -258,6 +259,8 @@ struct Queue {
   std::atomic<bool> watched{false};
   // Set while a read-ahead fills this queue's payloads into the body cache (one at a time).
   std::atomic<bool> reading_ahead{false};
+  // The highest sequence number a read-ahead got to: receives before it need no new one.
+  std::atomic<uint64_t> read_ahead_until{0};
 
   // FIFO only. Deduplication window: scope key (see codec::dedup_key) -> the message it
   // admitted; dedup_order lists (sent time, key) in send order for expiry.
