@@ -257,6 +257,12 @@ struct Engine::Impl {
     return "arn:aws:sqs:" + options.region + ":" + id.account + ":" + id.name;
   }
   bool try_cache(size_t bytes);
+  // Whether to cache a message new to q (sent or moved in): only while every message ahead of
+  // it is cached. With a backlog beyond the cache, the room is for the messages receives take
+  // next (Engine::read_ahead), not for the newest.
+  bool try_cache_new(const Queue& q, size_t bytes) {
+    return !q.messages.has_uncached() && try_cache(bytes);
+  }
   // Expires, promotes and compacts q's messages; appends store deletes for expired ones.
   void maintain(Queue& q, int64_t now, WriteBatch& batch);
   void write_lazy(WriteBatch& batch);
@@ -563,7 +569,7 @@ bool Engine::Impl::insert_moved(Queue& target, const std::string& source_arn,
   batch.del(codec::state_key(source_incarnation, m.seq));
   batch.put(codec::payload_key(target.incarnation, meta.seq), encoded);
   batch.put(codec::state_key(target.incarnation, meta.seq), codec::encode_state(state));
-  if (!target.messages.has_uncached() && try_cache(encoded.size())) {
+  if (try_cache_new(target, encoded.size())) {
     meta.payload = std::make_unique<std::string>(std::move(encoded));
   }
   target.messages.add(std::move(meta), target.fifo ? p.message_group_id : std::string());
@@ -1290,9 +1296,7 @@ Result<base::Ok> Engine::Impl::apply_send(SendPlan& plan, int64_t now, WriteBatc
     m.status = p->visible_at_ms > now ? MessageStatus::kDelayed : MessageStatus::kVisible;
     m.awaits_sync = true;
     plan.last_seq = m.seq;
-    // Cached only while every message ahead of it is: with a backlog beyond the cache, room is
-    // for the messages receives take next (Engine::read_ahead), not for the newest.
-    if (!q->messages.has_uncached() && d.try_cache(p->payload.size())) {
+    if (d.try_cache_new(*q, p->payload.size())) {
       m.payload = std::make_unique<std::string>(p->payload);
     }
     batch.put(codec::payload_key(q->incarnation, m.seq), std::move(p->payload));
@@ -1696,9 +1700,7 @@ void Engine::read_ahead(const ReadAhead& ahead) {
   const uint64_t until = read.size() == seqs.size() ? scanned_to
                          : read.empty()             ? after
                                                     : read.back().first;
-  uint64_t seen = q->read_ahead_until.load();
-  while (seen < until && !q->read_ahead_until.compare_exchange_weak(seen, until)) {
-  }
+  q->read_ahead_until = until;  // not below it: `after` starts there; one read-ahead at a time
   spdlog::debug("sqs: read {} bodies ahead into the cache for {}/{}", cached, q->id.account,
                 q->id.name);
   q->reading_ahead = false;

@@ -34,6 +34,13 @@ MessageMeta* MessageIndex::find(uint64_t seq) {
   return &*it;
 }
 
+namespace {
+// Visible or delayed: a receive will want its payload, sooner or later.
+bool waiting(MessageStatus s) {
+  return s == MessageStatus::kVisible || s == MessageStatus::kDelayed;
+}
+}  // namespace
+
 std::vector<uint64_t> MessageIndex::uncached_after(uint64_t after, size_t limit, size_t scan,
                                                    uint64_t* scanned_to) {
   std::vector<uint64_t> out;
@@ -41,10 +48,7 @@ std::vector<uint64_t> MessageIndex::uncached_after(uint64_t after, size_t limit,
                              [](uint64_t s, const MessageMeta& m) { return s < m.seq; });
   for (; it != messages_.end() && scan > 0 && out.size() < limit; ++it, --scan) {
     if (scanned_to != nullptr) *scanned_to = it->seq;
-    if (!it->payload &&
-        (it->status == MessageStatus::kVisible || it->status == MessageStatus::kDelayed)) {
-      out.push_back(it->seq);
-    }
+    if (!it->payload && waiting(it->status)) out.push_back(it->seq);
   }
   return out;
 }
@@ -90,13 +94,6 @@ MessageMeta& MessageIndex::add(MessageMeta meta, std::string_view group) {
   }
   return m;
 }
-
-namespace {
-// Visible or delayed: a receive will want its payload, sooner or later.
-bool waiting(MessageStatus s) {
-  return s == MessageStatus::kVisible || s == MessageStatus::kDelayed;
-}
-}  // namespace
 
 void MessageIndex::set_status(MessageMeta& m, MessageStatus to) {
   const MessageStatus from = m.status;

@@ -61,11 +61,11 @@ static_assert(sizeof(MessageMeta) == 48, "per-message memory is a budget");
 //
 // Messages are held in send (sequence) order in a deque, found by binary search; deleted ones
 // become tombstones that are dropped from the front and compacted away when they outnumber
-// live ones. Visible messages are found through a min-heap of sequence numbers (oldest first),
-// then a queue of those a zero-timeout receive returned (push_returned),
-// delayed and in-flight ones through a min-heap of (visible_at, seq). Both heaps are lazy:
-// an entry is ignored if its message is gone or has moved on, and they are rebuilt when stale
-// entries dominate.
+// live ones. Visible messages are found through a min-heap of sequence numbers (oldest first)
+// and, after it, a list of those a zero-timeout receive returned (push_returned); delayed and
+// in-flight ones through a min-heap of (visible_at, seq). All three are lazy: an entry is
+// ignored if its message is gone or has moved on, and they are rebuilt when stale entries
+// dominate.
 //
 // FIFO queues (grouped()) also index messages by message group: each group keeps its live
 // messages in order and counts those in flight. A group is ready when none is in flight and
@@ -192,8 +192,8 @@ class MessageIndex {
   // Every status change of a live message goes through here (counts, groups, heaps).
   void set_status(MessageMeta& m, MessageStatus to);
   void note_visible(MessageMeta& m);
-  // The visible message at the top of the visible heap (dropping stale entries above it), or
-  // null if there is none or it awaits its sync.
+  // The visible message at the top of the visible heap (dropping stale entries above it) if
+  // it does not await its sync, else the first of the returned ones, else null.
   MessageMeta* front_visible();
   // Grouped: the ready group at the top of the ready heap (dropping or requeueing stale entries
   // above it), left there, or 0 if none or its first message awaits its sync.
