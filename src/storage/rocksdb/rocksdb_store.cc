@@ -7,7 +7,6 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
-#include <rocksdb/sst_file_manager.h>
 #include <rocksdb/table.h>
 #include <rocksdb/transaction_log.h>
 #include <rocksdb/write_batch.h>
@@ -24,7 +23,7 @@
 
 #include "base/log.h"
 #include "storage/rocksdb/crc32c.h"
-#include "storage/rocksdb/prewritten_wal.h"
+#include "storage/rocksdb/data_dir_fs.h"
 #include "storage/rocksdb/run_memtable.h"
 
 namespace ferry::storage {
@@ -77,12 +76,8 @@ rocksdb::Options make_options(const RocksOptions& options) {
   // server's CPU under SendMessageBatch. A backlog that settles at the bottom is compressed.
   o.compression = rocksdb::kNoCompression;
   o.bottommost_compression = rocksdb::kLZ4Compression;
-  // Obsolete WAL and table files are deleted in 2 MiB truncations at up to 256 MiB/s instead of
-  // one unlink each. On ext4 mounted with `discard`, unlinking a 32 MiB WAL made the journal
-  // commit that the next WAL sync waits for take 15-25 ms, every memtable switch.
-  o.sst_file_manager.reset(rocksdb::NewSstFileManager(
-      rocksdb::Env::Default(), nullptr, "", int64_t{256} << 20, /*delete_existing_trash=*/true,
-      nullptr, /*max_trash_db_ratio=*/1e9, /*bytes_max_delete_chunk=*/uint64_t{2} << 20));
+  // Obsolete files are not unlinked at once: DataDirFileSystem recycles WAL files and deletes
+  // the rest in steps (data_dir_fs.h).
   // A WAL file is deleted only once every family with writes in it has flushed them. The
   // default family takes few writes (queue records) and would rarely fill its memtable, so the
   // WAL behind a backlog of messages was kept whole: a 1 GiB backlog left 1.1 GiB of WAL, all
@@ -171,12 +166,11 @@ std::unique_ptr<RocksStore> RocksStore::open(const RocksOptions& options, std::s
   rocksdb::Options db_options = make_options(options);
   db_options.create_missing_column_families = true;
   Environment environment;
-  if (options.wal_prewrite_bytes > 0) {
-    environment.fs = std::make_shared<PrewrittenWalFileSystem>(
-        rocksdb::FileSystem::Default(), options.dir, options.wal_prewrite_bytes);
-    environment.env = rocksdb::NewCompositeEnv(environment.fs);
-    db_options.env = environment.env.get();
-  }
+  environment.fs = std::make_shared<DataDirFileSystem>(
+      rocksdb::FileSystem::Default(), options.dir,
+      DataDirFileSystem::Options{.spare_bytes = options.wal_prewrite_bytes});
+  environment.env = rocksdb::NewCompositeEnv(environment.fs);
+  db_options.env = environment.env.get();
   rocksdb::DB* db = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   auto open_db = [&] {
@@ -619,7 +613,15 @@ uint64_t RocksStore::wal_bytes_for_testing() {
 }
 
 uint64_t RocksStore::prewritten_wal_files_for_testing() const {
-  return environment_.fs ? environment_.fs->prewritten_files() : 0;
+  return environment_.fs->prewritten_files();
+}
+
+uint64_t RocksStore::recycled_wal_files_for_testing() const {
+  return environment_.fs->recycled_files();
+}
+
+void RocksStore::wait_for_deletions_for_testing() {
+  environment_.fs->wait_for_deletions_for_testing();
 }
 
 void RocksStore::flush_records_for_testing() { db_->Flush(rocksdb::FlushOptions(), records_cf_); }
@@ -674,12 +676,11 @@ void RocksStore::close() {
   if (!s.ok()) spdlog::error("rocksdb: close of '{}' failed: {}", options_.dir, s.ToString());
   db_.reset();
   db_closed_ = true;
-  if (environment_.fs) {
-    spdlog::info("rocksdb: closed '{}' ({} of {} WAL files prewritten)", options_.dir,
-                 environment_.fs->prewritten_files(), environment_.fs->wal_files());
-  } else {
-    spdlog::info("rocksdb: closed '{}'", options_.dir);
-  }
+  spdlog::info(
+      "rocksdb: closed '{}' ({} of {} WAL files prewritten, {} of them recycled; {} "
+      "files deleted in steps)",
+      options_.dir, environment_.fs->prewritten_files(), environment_.fs->wal_files(),
+      environment_.fs->recycled_files(), environment_.fs->paced_deletions());
 }
 
 }  // namespace ferry::storage

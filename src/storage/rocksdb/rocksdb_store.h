@@ -48,7 +48,7 @@ class Env;
 
 namespace ferry::storage {
 
-class PrewrittenWalFileSystem;
+class DataDirFileSystem;
 
 enum class SyncMode {
   // kSync writes call back after their batch is fsynced.
@@ -68,7 +68,7 @@ struct RocksOptions {
   // it, a family with few writes (the default one: queue records) keeps every WAL file alive.
   uint64_t max_wal_bytes = uint64_t{256} << 20;
   // Each WAL file is handed to RocksDB already written with zeros up to this size, so that a
-  // synced write overwrites and does not append (see prewritten_wal.h). 0 appends as RocksDB
+  // synced write overwrites and does not append (see data_dir_fs.h). 0 appends as RocksDB
   // does by default. A memtable switch starts a new WAL file: SQS's 32 MiB memtables leave WAL
   // files of about 32 MiB; what goes past the zeros is appended.
   uint64_t wal_prewrite_bytes = uint64_t{36} << 20;
@@ -129,6 +129,10 @@ class RocksStore final : public Store {
   uint64_t wal_bytes_for_testing();
   // WAL files RocksDB was given already written (0 with wal_prewrite_bytes = 0).
   uint64_t prewritten_wal_files_for_testing() const;
+  // Spares written over an obsolete WAL file.
+  uint64_t recycled_wal_files_for_testing() const;
+  // Waits until every obsolete file handed to the paced deletion is gone.
+  void wait_for_deletions_for_testing();
   // Flushes the records family's memtable (to its SST and blob files).
   void flush_records_for_testing();
   void resume_commits_for_testing();
@@ -160,9 +164,9 @@ class RocksStore final : public Store {
     const std::string* end;
   };
 
-  // The environment (file system) the database was opened with, null for RocksDB's default.
+  // The environment the database was opened with: its file system is a DataDirFileSystem.
   struct Environment {
-    std::shared_ptr<PrewrittenWalFileSystem> fs;
+    std::shared_ptr<DataDirFileSystem> fs;
     std::unique_ptr<rocksdb::Env> env;
     Environment();
     Environment(Environment&&) noexcept;
