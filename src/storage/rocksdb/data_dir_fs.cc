@@ -111,24 +111,9 @@ DataDirFileSystem::~DataDirFileSystem() {
   thread_.join();
 }
 
-uint64_t DataDirFileSystem::wal_files() const {
+DataDirFileSystem::Counts DataDirFileSystem::counts() const {
   std::lock_guard lock(mu_);
-  return wal_files_;
-}
-
-uint64_t DataDirFileSystem::prewritten_files() const {
-  std::lock_guard lock(mu_);
-  return prewritten_files_;
-}
-
-uint64_t DataDirFileSystem::recycled_files() const {
-  std::lock_guard lock(mu_);
-  return recycled_files_;
-}
-
-uint64_t DataDirFileSystem::paced_deletions() const {
-  std::lock_guard lock(mu_);
-  return paced_deletions_;
+  return counts_;
 }
 
 void DataDirFileSystem::wait_for_deletions_for_testing() {
@@ -159,7 +144,7 @@ rocksdb::IOStatus DataDirFileSystem::NewWritableFile(
     std::lock_guard lock(mu_);
     take_spare = spare_ready_;
     spare_ready_ = false;
-    ++wal_files_;
+    ++counts_.wal_files;
   }
   std::unique_ptr<rocksdb::FSWritableFile> file;
   rocksdb::IOStatus s;
@@ -168,7 +153,7 @@ rocksdb::IOStatus DataDirFileSystem::NewWritableFile(
     s = target()->ReuseWritableFile(fname, spare_path_, options, &file, dbg);
     if (s.ok()) {
       std::lock_guard lock(mu_);
-      ++prewritten_files_;
+      ++counts_.prewritten;
     } else {
       spdlog::warn("rocksdb: cannot use the prewritten WAL file: {}", s.ToString());
       std::error_code ec;
@@ -237,7 +222,7 @@ void DataDirFileSystem::background_loop() {
       const bool ok = write_spare(reuse);
       lock.lock();
       spare_ready_ = ok;
-      if (ok && reuse) ++recycled_files_;
+      if (ok && reuse) ++counts_.recycled;
       continue;
     }
     const std::string path = trash_.front();
@@ -246,7 +231,7 @@ void DataDirFileSystem::background_loop() {
     lock.lock();
     if (gone) {
       trash_.pop_front();
-      ++paced_deletions_;
+      ++counts_.paced_deletions;
       cv_.notify_all();  // wait_for_deletions_for_testing
     }
     // A timer, not synchronisation: it spaces the device's discards. A wanted spare cuts it short.

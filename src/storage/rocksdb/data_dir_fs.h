@@ -65,12 +65,13 @@ class DataDirFileSystem final : public rocksdb::FileSystemWrapper {
   rocksdb::IOStatus DeleteFile(const std::string& fname, const rocksdb::IOOptions& options,
                                rocksdb::IODebugContext* dbg) override;
 
-  // WAL files created; how many of them from a spare; how many spares were written over an
-  // obsolete WAL; files deleted in steps.
-  uint64_t wal_files() const;
-  uint64_t prewritten_files() const;
-  uint64_t recycled_files() const;
-  uint64_t paced_deletions() const;
+  struct Counts {
+    uint64_t wal_files = 0;        // WAL files created
+    uint64_t prewritten = 0;       // of them, from a spare
+    uint64_t recycled = 0;         // spares written over an obsolete WAL
+    uint64_t paced_deletions = 0;  // files deleted in steps
+  };
+  Counts counts() const;
   // Waits until no file waits for deletion (tests).
   void wait_for_deletions_for_testing();
 
@@ -99,10 +100,7 @@ class DataDirFileSystem final : public rocksdb::FileSystemWrapper {
   bool recycle_ready_ = false;  // recycle_path_ holds an obsolete WAL
   bool stop_ = false;
   std::deque<std::string> trash_;  // paths waiting for deletion, oldest first
-  uint64_t wal_files_ = 0;
-  uint64_t prewritten_files_ = 0;
-  uint64_t recycled_files_ = 0;
-  uint64_t paced_deletions_ = 0;
+  Counts counts_;
   std::thread thread_;
 };
 

@@ -51,12 +51,12 @@ TEST_F(DataDirFileSystemTest, LargeFilesAreDeletedInStepsAndSmallOnesAtOnce) {
   EXPECT_FALSE(fs::exists(small));
   data_dir->wait_for_deletions_for_testing();
   EXPECT_FALSE(fs::exists(table + ".trash"));
-  EXPECT_EQ(data_dir->paced_deletions(), 1u);  // the small file went at once
+  EXPECT_EQ(data_dir->counts().paced_deletions, 1u);  // the small file went at once
   // Without spares, an obsolete WAL is deleted like any other file.
   const std::string wal = file("000007.log", 1 << 20);
   ASSERT_TRUE(remove(*data_dir, wal).ok());
   data_dir->wait_for_deletions_for_testing();
-  EXPECT_EQ(data_dir->paced_deletions(), 2u);
+  EXPECT_EQ(data_dir->counts().paced_deletions, 2u);
   EXPECT_TRUE(fs::is_empty(dir_));
 }
 
@@ -70,14 +70,14 @@ TEST_F(DataDirFileSystemTest, AnObsoleteWalWaitsToBeRecycledOneAtATime) {
   EXPECT_FALSE(fs::exists(second));
   EXPECT_EQ(fs::file_size(dir_ + "/wal-recycle"), 1u << 20);  // the first: its blocks kept
   data_dir->wait_for_deletions_for_testing();
-  EXPECT_EQ(data_dir->paced_deletions(), 1u);  // the second
+  EXPECT_EQ(data_dir->counts().paced_deletions, 1u);  // the second
   // A file outside the data directory is not the store's to recycle or pace.
   const std::string outside_dir = dir_ + "/elsewhere";
   fs::create_directory(outside_dir);
   const std::string outside = file("elsewhere/000009.log", 1 << 20);
   ASSERT_TRUE(remove(*data_dir, outside).ok());
   EXPECT_FALSE(fs::exists(outside));
-  EXPECT_EQ(data_dir->paced_deletions(), 1u);
+  EXPECT_EQ(data_dir->counts().paced_deletions, 1u);
 }
 
 TEST_F(DataDirFileSystemTest, TrashAndRecycledWalsOfAnEarlierRunAreTakenUp) {

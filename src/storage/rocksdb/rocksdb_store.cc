@@ -613,11 +613,11 @@ uint64_t RocksStore::wal_bytes_for_testing() {
 }
 
 uint64_t RocksStore::prewritten_wal_files_for_testing() const {
-  return environment_.fs->prewritten_files();
+  return environment_.fs->counts().prewritten;
 }
 
 uint64_t RocksStore::recycled_wal_files_for_testing() const {
-  return environment_.fs->recycled_files();
+  return environment_.fs->counts().recycled;
 }
 
 void RocksStore::wait_for_deletions_for_testing() {
@@ -676,11 +676,11 @@ void RocksStore::close() {
   if (!s.ok()) spdlog::error("rocksdb: close of '{}' failed: {}", options_.dir, s.ToString());
   db_.reset();
   db_closed_ = true;
+  const DataDirFileSystem::Counts counts = environment_.fs->counts();
   spdlog::info(
-      "rocksdb: closed '{}' ({} of {} WAL files prewritten, {} of them recycled; {} "
-      "files deleted in steps)",
-      options_.dir, environment_.fs->prewritten_files(), environment_.fs->wal_files(),
-      environment_.fs->recycled_files(), environment_.fs->paced_deletions());
+      "rocksdb: closed '{}' ({} of {} WAL files prewritten, {} of them recycled; {} files "
+      "deleted in steps)",
+      options_.dir, counts.prewritten, counts.wal_files, counts.recycled, counts.paced_deletions);
 }
 
 }  // namespace ferry::storage

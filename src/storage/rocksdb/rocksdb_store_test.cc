@@ -47,6 +47,13 @@ class RocksStoreTest : public ::testing::Test {
     EXPECT_NE(store, nullptr) << error;
     return store;
   }
+  // With WAL spares of spare_bytes (small, so that a test fills them quickly).
+  RocksOptions with_spares(uint64_t spare_bytes) const {
+    RocksOptions options;
+    options.dir = dir_;
+    options.wal_prewrite_bytes = spare_bytes;
+    return options;
+  }
 
   std::string dir_;
 };
@@ -727,6 +734,24 @@ TEST_F(RocksStoreTest, RecordKeysLiveInBlobFiles) {
   EXPECT_EQ(store->get("sqs/q/other"), "default family");
 }
 
+// Writes 24 records of `body` (64 KiB: 1.5 MiB, and a WAL that has taken 1 MiB asks for a
+// spare), numbered by `round`, then polls until the spare is written.
+bool fill_until_spare(RocksStore& store, const std::filesystem::path& spare, uint64_t spare_bytes,
+                      int round, const std::string& body) {
+  for (int i = 0; i < 24; ++i) {
+    WriteBatch batch;
+    batch.put("kinesis/r/" + std::to_string(1000 + 100 * round + i), body);
+    if (!write_and_wait(store, std::move(batch))) return false;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  std::error_code ec;
+  while (std::filesystem::file_size(spare, ec) != spare_bytes &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return std::filesystem::file_size(spare, ec) == spare_bytes;
+}
+
 // The default family's few writes (queue records) must not keep the WAL behind a backlog of
 // messages alive: past max_wal_bytes RocksDB flushes the families holding the oldest WAL file.
 TEST_F(RocksStoreTest, QueueRecordsDoNotKeepTheWalOfMessagesAlive) {
@@ -762,28 +787,14 @@ TEST_F(RocksStoreTest, QueueRecordsDoNotKeepTheWalOfMessagesAlive) {
 // next.
 TEST_F(RocksStoreTest, WalFilesFromPrewrittenSparesRecoverAfterACrash) {
   constexpr uint64_t kSpareBytes = 2 << 20;
-  RocksOptions options;
-  options.dir = dir_;
-  options.wal_prewrite_bytes = kSpareBytes;
+  const RocksOptions options = with_spares(kSpareBytes);
   std::string error;
   auto store = RocksStore::open(options, &error);
   ASSERT_NE(store, nullptr) << error;
   const std::filesystem::path spare = std::filesystem::path(dir_) / "wal-spare";
   const std::string body(64 << 10, 'r');
   for (int round = 0; round < 2; ++round) {
-    // 1.5 MiB into the current WAL asks for a spare.
-    for (int i = 0; i < 24; ++i) {
-      WriteBatch batch;
-      batch.put("kinesis/r/" + std::to_string(1000 + 100 * round + i), body);
-      ASSERT_TRUE(write_and_wait(*store, std::move(batch)));
-    }
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    std::error_code ec;
-    while (std::filesystem::file_size(spare, ec) != kSpareBytes &&
-           std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    ASSERT_EQ(std::filesystem::file_size(spare, ec), kSpareBytes);
+    ASSERT_TRUE(fill_until_spare(*store, spare, kSpareBytes, round, body));
     // A memtable switch starts the next WAL, from the spare. The messages written after it stay
     // unflushed, so the file stays alive through the next round.
     store->flush_records_for_testing();
@@ -835,9 +846,7 @@ TEST_F(RocksStoreTest, WalFilesFromPrewrittenSparesRecoverAfterACrash) {
 // survives a reopen.
 TEST_F(RocksStoreTest, ObsoleteWalFilesBecomeTheNextSpares) {
   constexpr uint64_t kSpareBytes = 2 << 20;
-  RocksOptions options;
-  options.dir = dir_;
-  options.wal_prewrite_bytes = kSpareBytes;
+  const RocksOptions options = with_spares(kSpareBytes);
   std::string error;
   auto store = RocksStore::open(options, &error);
   ASSERT_NE(store, nullptr) << error;
@@ -845,20 +854,9 @@ TEST_F(RocksStoreTest, ObsoleteWalFilesBecomeTheNextSpares) {
   const std::string body(64 << 10, 'c');
   constexpr int kRounds = 4;
   for (int round = 0; round < kRounds; ++round) {
-    // 1.5 MiB into the current WAL asks for a spare, which is written over the WAL the last
-    // round's flush made obsolete, if RocksDB has handed it over by then.
-    for (int i = 0; i < 24; ++i) {
-      WriteBatch batch;
-      batch.put("kinesis/r/" + std::to_string(1000 + 100 * round + i), body);
-      ASSERT_TRUE(write_and_wait(*store, std::move(batch)));
-    }
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    std::error_code ec;
-    while (std::filesystem::file_size(spare, ec) != kSpareBytes &&
-           std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    ASSERT_EQ(std::filesystem::file_size(spare, ec), kSpareBytes);
+    // The spare is written over the WAL the last round's flush made obsolete, if RocksDB has
+    // handed it over by then.
+    ASSERT_TRUE(fill_until_spare(*store, spare, kSpareBytes, round, body));
     // Only the records family holds writes: its flush makes the WAL obsolete.
     store->flush_records_for_testing();
   }
