@@ -28,6 +28,15 @@ std::string normal_dir(const std::string& dir) {
 
 constexpr std::string_view kTrashSuffix = ".trash";
 
+// RocksDB names a WAL <number>.log; its info log is LOG, so the suffix alone is not enough.
+bool wal_name(const std::string& fname) {
+  const std::string name = std::filesystem::path(fname).filename().string();
+  constexpr std::string_view kSuffix = ".log";
+  if (name.size() <= kSuffix.size() || !name.ends_with(kSuffix)) return false;
+  return std::all_of(name.begin(), name.end() - kSuffix.size(),
+                     [](char c) { return c >= '0' && c <= '9'; });
+}
+
 }  // namespace
 
 // Counts what RocksDB writes to a WAL, to ask for the next spare once this one is in use, and
@@ -80,6 +89,7 @@ DataDirFileSystem::DataDirFileSystem(const std::shared_ptr<rocksdb::FileSystem>&
     : FileSystemWrapper(target),
       dir_(normal_dir(dir)),
       spare_path_(dir_ + "/wal-spare"),
+      spare_tmp_path_(spare_path_ + ".tmp"),
       recycle_path_(dir_ + "/wal-recycle"),
       options_(options) {
   // A spare left by an earlier run is used if it is whole (it is renamed into place only once
@@ -87,7 +97,7 @@ DataDirFileSystem::DataDirFileSystem(const std::shared_ptr<rocksdb::FileSystem>&
   std::error_code ec;
   const auto size = std::filesystem::file_size(spare_path_, ec);
   spare_ready_ = options_.spare_bytes > 0 && !ec && size == options_.spare_bytes;
-  std::filesystem::remove(spare_path_ + ".tmp", ec);
+  std::filesystem::remove(spare_tmp_path_, ec);
   if (!spare_ready_) std::filesystem::remove(spare_path_, ec);
   recycle_ready_ = std::filesystem::is_regular_file(recycle_path_, ec);
   if (recycle_ready_ && options_.spare_bytes == 0) {
@@ -125,20 +135,12 @@ bool DataDirFileSystem::in_dir(const std::string& fname) const {
   return normal_dir(std::filesystem::path(fname).parent_path().string()) == dir_;
 }
 
-bool DataDirFileSystem::is_wal(const std::string& fname) const {
-  // RocksDB names a WAL <number>.log; its info log is LOG, so the suffix alone is not enough.
-  if (!in_dir(fname)) return false;
-  const std::string name = std::filesystem::path(fname).filename().string();
-  constexpr std::string_view kSuffix = ".log";
-  if (name.size() <= kSuffix.size() || !name.ends_with(kSuffix)) return false;
-  return std::all_of(name.begin(), name.end() - kSuffix.size(),
-                     [](char c) { return c >= '0' && c <= '9'; });
-}
-
 rocksdb::IOStatus DataDirFileSystem::NewWritableFile(
     const std::string& fname, const rocksdb::FileOptions& options,
     std::unique_ptr<rocksdb::FSWritableFile>* result, rocksdb::IODebugContext* dbg) {
-  if (!is_wal(fname)) return target()->NewWritableFile(fname, options, result, dbg);
+  if (!in_dir(fname) || !wal_name(fname)) {
+    return target()->NewWritableFile(fname, options, result, dbg);
+  }
   bool take_spare = false;
   {
     std::lock_guard lock(mu_);
@@ -171,7 +173,7 @@ rocksdb::IOStatus DataDirFileSystem::DeleteFile(const std::string& fname,
                                                 const rocksdb::IOOptions& options,
                                                 rocksdb::IODebugContext* dbg) {
   if (!in_dir(fname)) return target()->DeleteFile(fname, options, dbg);
-  if (options_.spare_bytes > 0 && is_wal(fname)) {
+  if (options_.spare_bytes > 0 && wal_name(fname)) {
     std::lock_guard lock(mu_);
     if (!recycle_ready_ && std::rename(fname.c_str(), recycle_path_.c_str()) == 0) {
       recycle_ready_ = true;
@@ -215,7 +217,7 @@ void DataDirFileSystem::background_loop() {
       spare_wanted_ = false;
       // Moved aside under the lock: a WAL deleted meanwhile may take recycle_path_ again.
       bool reuse =
-          recycle_ready_ && std::rename(recycle_path_.c_str(), (spare_path_ + ".tmp").c_str()) == 0;
+          recycle_ready_ && std::rename(recycle_path_.c_str(), spare_tmp_path_.c_str()) == 0;
       recycle_ready_ = false;
       lock.unlock();
       // On failure the next WAL is appended to as usual, and asks again once in use.
@@ -267,7 +269,7 @@ bool DataDirFileSystem::write_spare(bool reuse) {
   // there and need no read from the device. Each chunk goes to the device and is waited for
   // before the next is written: one fdatasync of the whole file queued tens of MiB ahead of the
   // WAL's own syncs, which then waited 20-40 ms behind it.
-  const std::string tmp = spare_path_ + ".tmp";
+  const std::string& tmp = spare_tmp_path_;
   const int fd = reuse ? ::open(tmp.c_str(), O_WRONLY | O_CLOEXEC)
                        : ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {

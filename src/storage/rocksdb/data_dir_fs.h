@@ -78,11 +78,10 @@ class DataDirFileSystem final : public rocksdb::FileSystemWrapper {
  private:
   class WalFile;
   bool in_dir(const std::string& fname) const;
-  bool is_wal(const std::string& fname) const;
   // Called by a WAL file once it is in use (see WalFile).
   void want_spare();
   void background_loop();
-  // Writes the spare at spare_path_ + ".tmp" (over the recycled WAL already moved there when
+  // Writes the spare at spare_tmp_path_ (over the recycled WAL already moved there when
   // `reuse`), syncs it and renames it into place.
   bool write_spare(bool reuse);
   // Frees one chunk of a trash file, or unlinks it once it is no larger; true when it is gone.
@@ -90,6 +89,7 @@ class DataDirFileSystem final : public rocksdb::FileSystemWrapper {
 
   const std::string dir_;
   const std::string spare_path_;
+  const std::string spare_tmp_path_;  // a spare being written
   const std::string recycle_path_;
   const Options options_;
 
