@@ -28,6 +28,9 @@ std::string normal_dir(const std::string& dir) {
 
 constexpr std::string_view kTrashSuffix = ".trash";
 
+// Past its head start, a spare is written this many times as fast as the WAL fills.
+constexpr uint64_t kSparePaceRatio = 2;
+
 // RocksDB names a WAL <number>.log; its info log is LOG, so the suffix alone is not enough.
 bool wal_name(const std::string& fname) {
   const std::string name = std::filesystem::path(fname).filename().string();
@@ -43,8 +46,12 @@ bool wal_name(const std::string& fname) {
 // keeps a prewritten WAL's zeros when RocksDB closes it.
 class DataDirFileSystem::WalFile final : public rocksdb::FSWritableFileOwnerWrapper {
  public:
-  WalFile(std::unique_ptr<rocksdb::FSWritableFile> file, DataDirFileSystem* fs, bool prewritten)
-      : FSWritableFileOwnerWrapper(std::move(file)), fs_(fs), prewritten_(prewritten) {}
+  WalFile(std::unique_ptr<rocksdb::FSWritableFile> file, DataDirFileSystem* fs, bool prewritten,
+          uint64_t serial)
+      : FSWritableFileOwnerWrapper(std::move(file)),
+        fs_(fs),
+        prewritten_(prewritten),
+        serial_(serial) {}
 
   rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
                            rocksdb::IODebugContext* dbg) override {
@@ -71,9 +78,12 @@ class DataDirFileSystem::WalFile final : public rocksdb::FSWritableFileOwnerWrap
   void count(size_t bytes) {
     if (fs_->options_.spare_bytes == 0) return;
     const uint64_t threshold = std::min<uint64_t>(fs_->options_.spare_bytes / 2, kInUseBytes);
-    const bool was_below = written_ < threshold;
+    const uint64_t before = written_;
     written_ += bytes;
-    if (was_below && written_ >= threshold) fs_->want_spare();
+    // The spare's pace is told once per MiB, not per write (the commit thread calls this), and
+    // before the spare is wanted, so that it starts with the WAL's size known.
+    if ((before >> 20) != (written_ >> 20)) fs_->wal_written(serial_, written_);
+    if (before < threshold && written_ >= threshold) fs_->want_spare();
   }
 
   // Past this, a WAL is taking writes, not just the few of an idle server's start.
@@ -81,6 +91,7 @@ class DataDirFileSystem::WalFile final : public rocksdb::FSWritableFileOwnerWrap
 
   DataDirFileSystem* fs_;
   const bool prewritten_;
+  const uint64_t serial_;
   uint64_t written_ = 0;
 };
 
@@ -142,12 +153,17 @@ rocksdb::IOStatus DataDirFileSystem::NewWritableFile(
     return target()->NewWritableFile(fname, options, result, dbg);
   }
   bool take_spare = false;
+  uint64_t serial = 0;
   {
     std::lock_guard lock(mu_);
     take_spare = spare_ready_;
     spare_ready_ = false;
     ++counts_.wal_files;
+    serial = ++wal_serial_;
+    wal_bytes_ = 0;
+    spare_hurried_ = spare_writing_;
   }
+  cv_.notify_all();  // a hurried spare stops pacing
   std::unique_ptr<rocksdb::FSWritableFile> file;
   rocksdb::IOStatus s;
   if (take_spare) {
@@ -165,7 +181,7 @@ rocksdb::IOStatus DataDirFileSystem::NewWritableFile(
   const bool prewritten = file != nullptr;
   if (!file) s = target()->NewWritableFile(fname, options, &file, dbg);
   if (!s.ok()) return s;
-  *result = std::make_unique<WalFile>(std::move(file), this, prewritten);
+  *result = std::make_unique<WalFile>(std::move(file), this, prewritten, serial);
   return s;
 }
 
@@ -204,6 +220,36 @@ void DataDirFileSystem::want_spare() {
   cv_.notify_all();
 }
 
+void DataDirFileSystem::wal_written(uint64_t serial, uint64_t total_bytes) {
+  {
+    std::lock_guard lock(mu_);
+    if (serial != wal_serial_) return;  // an older WAL's last writes
+    wal_bytes_ = total_bytes;
+  }
+  cv_.notify_all();
+}
+
+bool DataDirFileSystem::pace_spare(uint64_t written) {
+  std::unique_lock lock(mu_);
+  auto may_write = [&] {
+    return stop_ || spare_hurried_ ||
+           written < options_.spare_head_start_bytes + kSparePaceRatio * wal_bytes_;
+  };
+  if (!may_write()) {
+    spare_paused_at_ = written;
+    cv_.notify_all();  // wait_for_spare_for_testing
+    cv_.wait(lock, may_write);
+    spare_paused_at_ = 0;
+  }
+  return !stop_;
+}
+
+uint64_t DataDirFileSystem::wait_for_spare_for_testing(uint64_t at_least) {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return spare_ready_ || spare_paused_at_ >= at_least; });
+  return spare_ready_ ? options_.spare_bytes : spare_paused_at_;
+}
+
 void DataDirFileSystem::background_loop() {
   const auto pace =
       std::chrono::microseconds(options_.delete_chunk_bytes * 1'000'000 /
@@ -219,12 +265,16 @@ void DataDirFileSystem::background_loop() {
       bool reuse =
           recycle_ready_ && std::rename(recycle_path_.c_str(), spare_tmp_path_.c_str()) == 0;
       recycle_ready_ = false;
+      spare_writing_ = true;
+      spare_hurried_ = false;
       lock.unlock();
       // On failure the next WAL is appended to as usual, and asks again once in use.
       const bool ok = write_spare(reuse);
       lock.lock();
+      spare_writing_ = false;
       spare_ready_ = ok;
       if (ok && reuse) ++counts_.recycled;
+      cv_.notify_all();  // wait_for_spare_for_testing
       continue;
     }
     const std::string path = trash_.front();
@@ -286,8 +336,14 @@ bool DataDirFileSystem::write_spare(bool reuse) {
   }
   static const std::vector<char> zeros(256 << 10, 0);
   uint64_t written = 0;
-  bool pace = true;
+  bool sync_chunks = true;
+  bool closing = false;
   while (ok && written < options_.spare_bytes) {
+    if (!pace_spare(written)) {
+      closing = true;  // the spare is given up; the next start removes it
+      ok = false;
+      break;
+    }
     const size_t chunk =
         static_cast<size_t>(std::min<uint64_t>(zeros.size(), options_.spare_bytes - written));
     const ssize_t n = ::write(fd, zeros.data(), chunk);
@@ -295,10 +351,10 @@ bool DataDirFileSystem::write_spare(bool reuse) {
     ok = n > 0;
     if (!ok) break;
     // A file system without sync_file_range (EINVAL, ENOSYS, ESPIPE) gets one fdatasync below.
-    if (pace && ::sync_file_range(fd, static_cast<off_t>(written), n,
-                                  SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-                                      SYNC_FILE_RANGE_WAIT_AFTER) != 0) {
-      pace = false;
+    if (sync_chunks && ::sync_file_range(fd, static_cast<off_t>(written), n,
+                                         SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                             SYNC_FILE_RANGE_WAIT_AFTER) != 0) {
+      sync_chunks = false;
       ok = errno == EINVAL || errno == ENOSYS || errno == ESPIPE;
     }
     written += static_cast<uint64_t>(n);
@@ -308,6 +364,7 @@ bool DataDirFileSystem::write_spare(bool reuse) {
   const int error = errno;
   ::close(fd);
   if (ok && std::rename(tmp.c_str(), spare_path_.c_str()) == 0) return true;
+  if (closing) return false;
   spdlog::warn("rocksdb: cannot write '{}': {}; WAL files are appended", tmp,
                std::strerror(ok ? errno : error));
   ::unlink(tmp.c_str());

@@ -11,7 +11,12 @@
 //    (`*.log` in the data directory) is, when one is ready, a spare file (`wal-spare`) already
 //    written with zeros and synced, renamed to the WAL's name and opened without truncation;
 //    RocksDB writes from offset 0. A background thread writes the next spare once the current
-//    WAL has taken 1 MiB, so an idle data directory holds no spare. RocksDB's log reader ends a
+//    WAL has taken 1 MiB, so an idle data directory holds no spare, and paces it to the WAL: a
+//    head start, then twice as many bytes as the WAL has taken, so that it is ready when the WAL
+//    is about half full. Written at once, the 36 MiB (15 ms of CPU for the page cache on a quiet
+//    host, up to 124 ms on a slow one) landed beside the memtable flush that starts each WAL and
+//    delayed requests by 20-50 ms in bursts (docs/benchmarks.md, session 14). A new WAL that
+//    finds no spare ready makes the one being written go at full speed. RocksDB's log reader ends a
 //    log at the first zeroed record header, as it does for the preallocated tail of an ordinary
 //    WAL, so recovery is unchanged; the trim RocksDB makes when it closes a WAL is skipped for a
 //    prewritten one (the zeros stay, as after a crash).
@@ -47,6 +52,8 @@ class DataDirFileSystem final : public rocksdb::FileSystemWrapper {
     // The size of a prewritten WAL file; 0: WALs are appended as RocksDB does by default, and
     // none is recycled.
     uint64_t spare_bytes = 0;
+    // How much of a spare is written before pacing to the WAL begins.
+    uint64_t spare_head_start_bytes = 4 << 20;
     uint64_t delete_chunk_bytes = 2 << 20;
     uint64_t delete_bytes_per_second = uint64_t{256} << 20;
   };
@@ -74,12 +81,20 @@ class DataDirFileSystem final : public rocksdb::FileSystemWrapper {
   Counts counts() const;
   // Waits until no file waits for deletion (tests).
   void wait_for_deletions_for_testing();
+  // Waits until the spare being written waits for the WAL with at least `at_least` bytes
+  // written, or is ready; returns those bytes (the spare's size when ready). Tests.
+  uint64_t wait_for_spare_for_testing(uint64_t at_least);
 
  private:
   class WalFile;
   bool in_dir(const std::string& fname) const;
   // Called by a WAL file once it is in use (see WalFile).
   void want_spare();
+  // Called by the newest WAL file as it takes writes (see WalFile).
+  void wal_written(uint64_t serial, uint64_t total_bytes);
+  // Waits until the spare may have `written` bytes (see spare_head_start_bytes); false when the
+  // file system closes.
+  bool pace_spare(uint64_t written);
   void background_loop();
   // Writes the spare at spare_tmp_path_ (over the recycled WAL already moved there when
   // `reuse`), syncs it and renames it into place.
@@ -98,6 +113,11 @@ class DataDirFileSystem final : public rocksdb::FileSystemWrapper {
   bool spare_ready_ = false;
   bool spare_wanted_ = false;
   bool recycle_ready_ = false;  // recycle_path_ holds an obsolete WAL
+  bool spare_writing_ = false;
+  bool spare_hurried_ = false;    // a WAL began while the spare was being written
+  uint64_t wal_bytes_ = 0;        // what the newest WAL has taken (told once per MiB)
+  uint64_t wal_serial_ = 0;       // WAL files created, to tell the newest from older ones
+  uint64_t spare_paused_at_ = 0;  // the spare's bytes while it waits for the WAL, else 0
   bool stop_ = false;
   std::deque<std::string> trash_;  // paths waiting for deletion, oldest first
   Counts counts_;

@@ -23,9 +23,11 @@ class DataDirFileSystemTest : public ::testing::Test {
     std::error_code ec;
     fs::remove_all(dir_, ec);
   }
-  std::shared_ptr<DataDirFileSystem> make(uint64_t spare_bytes) {
+  std::shared_ptr<DataDirFileSystem> make(uint64_t spare_bytes,
+                                          uint64_t head_start_bytes = 4 << 20) {
     DataDirFileSystem::Options options;
     options.spare_bytes = spare_bytes;
+    options.spare_head_start_bytes = head_start_bytes;
     options.delete_chunk_bytes = 64 << 10;
     return std::make_shared<DataDirFileSystem>(rocksdb::FileSystem::Default(), dir_, options);
   }
@@ -33,6 +35,19 @@ class DataDirFileSystemTest : public ::testing::Test {
     const std::string path = dir_ + "/" + name;
     std::ofstream(path, std::ios::binary) << std::string(bytes, 'x');
     return path;
+  }
+  std::unique_ptr<rocksdb::FSWritableFile> new_wal(DataDirFileSystem& data_dir,
+                                                   const std::string& name) {
+    std::unique_ptr<rocksdb::FSWritableFile> wal;
+    EXPECT_TRUE(
+        data_dir.NewWritableFile(dir_ + "/" + name, rocksdb::FileOptions(), &wal, nullptr).ok());
+    return wal;
+  }
+  void append_mib(rocksdb::FSWritableFile& wal) {
+    const std::string record(64 << 10, 'r');
+    for (int i = 0; i < 16; ++i) {
+      ASSERT_TRUE(wal.Append(record, rocksdb::IOOptions(), nullptr).ok());
+    }
   }
   rocksdb::IOStatus remove(DataDirFileSystem& data_dir, const std::string& path) {
     return data_dir.DeleteFile(path, rocksdb::IOOptions(), nullptr);
@@ -78,6 +93,29 @@ TEST_F(DataDirFileSystemTest, AnObsoleteWalWaitsToBeRecycledOneAtATime) {
   ASSERT_TRUE(remove(*data_dir, outside).ok());
   EXPECT_FALSE(fs::exists(outside));
   EXPECT_EQ(data_dir->counts().paced_deletions, 1u);
+}
+
+TEST_F(DataDirFileSystemTest, ASpareKeepsPaceWithTheWalUnlessANewWalNeedsIt) {
+  constexpr uint64_t kMiB = 1 << 20;
+  auto data_dir = make(4 * kMiB, kMiB);
+  auto first = new_wal(*data_dir, "000005.log");
+  append_mib(*first);  // in use: the spare is wanted, and may run 1 MiB + 2 x 1 MiB
+  EXPECT_EQ(data_dir->wait_for_spare_for_testing(1), 3 * kMiB);
+  EXPECT_FALSE(fs::exists(dir_ + "/wal-spare"));
+  EXPECT_EQ(fs::file_size(dir_ + "/wal-spare.tmp"), 3 * kMiB);
+  append_mib(*first);  // 1 MiB + 2 x 2 MiB: past the spare's size
+  EXPECT_EQ(data_dir->wait_for_spare_for_testing(4 * kMiB), 4 * kMiB);
+  EXPECT_EQ(fs::file_size(dir_ + "/wal-spare"), 4 * kMiB);
+
+  auto second = new_wal(*data_dir, "000006.log");  // takes the spare
+  EXPECT_EQ(data_dir->counts().prewritten, 1u);
+  append_mib(*second);
+  EXPECT_EQ(data_dir->wait_for_spare_for_testing(1), 3 * kMiB);
+  // A WAL that finds no spare ready hurries the one being written.
+  auto third = new_wal(*data_dir, "000007.log");
+  EXPECT_EQ(data_dir->wait_for_spare_for_testing(4 * kMiB), 4 * kMiB);
+  EXPECT_EQ(data_dir->counts().prewritten, 1u);
+  EXPECT_EQ(data_dir->counts().wal_files, 3u);
 }
 
 TEST_F(DataDirFileSystemTest, TrashAndRecycledWalsOfAnEarlierRunAreTakenUp) {
