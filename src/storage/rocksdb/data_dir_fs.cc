@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <vector>
 
 #include "base/log.h"
@@ -235,10 +236,15 @@ bool DataDirFileSystem::pace_spare(uint64_t written) {
     return stop_ || spare_hurried_ ||
            written < options_.spare_head_start_bytes + kSparePaceRatio * wal_bytes_;
   };
-  if (!may_write()) {
+  while (!may_write()) {
+    // Deletions go on while the spare waits for the WAL (which may be idle for long).
+    if (!trash_.empty()) {
+      delete_next(lock, may_write);
+      continue;
+    }
     spare_paused_at_ = written;
     cv_.notify_all();  // wait_for_spare_for_testing
-    cv_.wait(lock, may_write);
+    cv_.wait(lock, [&] { return may_write() || !trash_.empty(); });
     spare_paused_at_ = 0;
   }
   return !stop_;
@@ -250,10 +256,25 @@ uint64_t DataDirFileSystem::wait_for_spare_for_testing(uint64_t at_least) {
   return spare_ready_ ? options_.spare_bytes : spare_paused_at_;
 }
 
-void DataDirFileSystem::background_loop() {
+void DataDirFileSystem::delete_next(std::unique_lock<std::mutex>& lock,
+                                    const std::function<bool()>& cut_short) {
   const auto pace =
       std::chrono::microseconds(options_.delete_chunk_bytes * 1'000'000 /
                                 std::max<uint64_t>(1, options_.delete_bytes_per_second));
+  const std::string path = trash_.front();
+  lock.unlock();
+  const bool gone = delete_step(path);
+  lock.lock();
+  if (gone) {
+    trash_.pop_front();
+    ++counts_.paced_deletions;
+    cv_.notify_all();  // wait_for_deletions_for_testing
+  }
+  // A timer, not synchronisation: it spaces the device's discards.
+  cv_.wait_for(lock, pace, [&] { return stop_ || cut_short(); });
+}
+
+void DataDirFileSystem::background_loop() {
   std::unique_lock lock(mu_);
   auto spare_due = [&] { return spare_wanted_ && !spare_ready_; };
   for (;;) {
@@ -277,17 +298,7 @@ void DataDirFileSystem::background_loop() {
       cv_.notify_all();  // wait_for_spare_for_testing
       continue;
     }
-    const std::string path = trash_.front();
-    lock.unlock();
-    const bool gone = delete_step(path);
-    lock.lock();
-    if (gone) {
-      trash_.pop_front();
-      ++counts_.paced_deletions;
-      cv_.notify_all();  // wait_for_deletions_for_testing
-    }
-    // A timer, not synchronisation: it spaces the device's discards. A wanted spare cuts it short.
-    cv_.wait_for(lock, pace, [&] { return stop_ || spare_due(); });
+    delete_next(lock, spare_due);
   }
   // Closing: what still waits is unlinked at once.
   for (const std::string& path : trash_) ::unlink(path.c_str());

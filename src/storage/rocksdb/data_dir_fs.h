@@ -39,6 +39,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -101,6 +102,9 @@ class DataDirFileSystem final : public rocksdb::FileSystemWrapper {
   bool write_spare(bool reuse);
   // Frees one chunk of a trash file, or unlinks it once it is no larger; true when it is gone.
   bool delete_step(const std::string& path);
+  // Takes the oldest trash file one step, then pauses to space the steps unless `cut_short`
+  // becomes true. Called with `lock` (on mu_) held; releases it meanwhile.
+  void delete_next(std::unique_lock<std::mutex>& lock, const std::function<bool()>& cut_short);
 
   const std::string dir_;
   const std::string spare_path_;

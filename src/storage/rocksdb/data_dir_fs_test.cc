@@ -103,6 +103,11 @@ TEST_F(DataDirFileSystemTest, ASpareKeepsPaceWithTheWalUnlessANewWalNeedsIt) {
   EXPECT_EQ(data_dir->wait_for_spare_for_testing(1), 3 * kMiB);
   EXPECT_FALSE(fs::exists(dir_ + "/wal-spare"));
   EXPECT_EQ(fs::file_size(dir_ + "/wal-spare.tmp"), 3 * kMiB);
+  // Deletions go on while the spare waits.
+  ASSERT_TRUE(remove(*data_dir, file("000004.sst", kMiB)).ok());
+  data_dir->wait_for_deletions_for_testing();
+  EXPECT_EQ(data_dir->counts().paced_deletions, 1u);
+  EXPECT_EQ(data_dir->wait_for_spare_for_testing(1), 3 * kMiB);
   append_mib(*first);  // 1 MiB + 2 x 2 MiB: past the spare's size
   EXPECT_EQ(data_dir->wait_for_spare_for_testing(4 * kMiB), 4 * kMiB);
   EXPECT_EQ(fs::file_size(dir_ + "/wal-spare"), 4 * kMiB);
