@@ -103,7 +103,9 @@ DataDirFileSystem::DataDirFileSystem(const std::shared_ptr<rocksdb::FileSystem>&
       spare_path_(dir_ + "/wal-spare"),
       spare_tmp_path_(spare_path_ + ".tmp"),
       recycle_path_(dir_ + "/wal-recycle"),
-      options_(options) {
+      options_(options),
+      delete_pause_(options_.delete_chunk_bytes * 1'000'000 /
+                    std::max<uint64_t>(1, options_.delete_bytes_per_second)) {
   // A spare left by an earlier run is used if it is whole (it is renamed into place only once
   // written and synced); a partly written one is removed. A recycled WAL left waiting is used.
   std::error_code ec;
@@ -162,7 +164,7 @@ rocksdb::IOStatus DataDirFileSystem::NewWritableFile(
     ++counts_.wal_files;
     serial = ++wal_serial_;
     wal_bytes_ = 0;
-    spare_hurried_ = spare_writing_;
+    spare_hurried_ = true;  // only a spare being written reads it; the next one clears it
   }
   cv_.notify_all();  // a hurried spare stops pacing
   std::unique_ptr<rocksdb::FSWritableFile> file;
@@ -258,9 +260,6 @@ uint64_t DataDirFileSystem::wait_for_spare_for_testing(uint64_t at_least) {
 
 void DataDirFileSystem::delete_next(std::unique_lock<std::mutex>& lock,
                                     const std::function<bool()>& cut_short) {
-  const auto pace =
-      std::chrono::microseconds(options_.delete_chunk_bytes * 1'000'000 /
-                                std::max<uint64_t>(1, options_.delete_bytes_per_second));
   const std::string path = trash_.front();
   lock.unlock();
   const bool gone = delete_step(path);
@@ -271,7 +270,7 @@ void DataDirFileSystem::delete_next(std::unique_lock<std::mutex>& lock,
     cv_.notify_all();  // wait_for_deletions_for_testing
   }
   // A timer, not synchronisation: it spaces the device's discards.
-  cv_.wait_for(lock, pace, [&] { return stop_ || cut_short(); });
+  cv_.wait_for(lock, delete_pause_, [&] { return stop_ || cut_short(); });
 }
 
 void DataDirFileSystem::background_loop() {
@@ -286,13 +285,11 @@ void DataDirFileSystem::background_loop() {
       bool reuse =
           recycle_ready_ && std::rename(recycle_path_.c_str(), spare_tmp_path_.c_str()) == 0;
       recycle_ready_ = false;
-      spare_writing_ = true;
       spare_hurried_ = false;
       lock.unlock();
       // On failure the next WAL is appended to as usual, and asks again once in use.
       const bool ok = write_spare(reuse);
       lock.lock();
-      spare_writing_ = false;
       spare_ready_ = ok;
       if (ok && reuse) ++counts_.recycled;
       cv_.notify_all();  // wait_for_spare_for_testing

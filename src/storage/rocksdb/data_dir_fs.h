@@ -36,6 +36,7 @@
 //    SstFileManager in earlier versions) is deleted the same way at start.
 #include <rocksdb/file_system.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -111,14 +112,14 @@ class DataDirFileSystem final : public rocksdb::FileSystemWrapper {
   const std::string spare_tmp_path_;  // a spare being written
   const std::string recycle_path_;
   const Options options_;
+  const std::chrono::microseconds delete_pause_;  // between two deletion steps
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool spare_ready_ = false;
   bool spare_wanted_ = false;
-  bool recycle_ready_ = false;  // recycle_path_ holds an obsolete WAL
-  bool spare_writing_ = false;
-  bool spare_hurried_ = false;    // a WAL began while the spare was being written
+  bool recycle_ready_ = false;    // recycle_path_ holds an obsolete WAL
+  bool spare_hurried_ = false;    // a WAL began since the spare being written was started
   uint64_t wal_bytes_ = 0;        // what the newest WAL has taken (told once per MiB)
   uint64_t wal_serial_ = 0;       // WAL files created, to tell the newest from older ones
   uint64_t spare_paused_at_ = 0;  // the spare's bytes while it waits for the WAL, else 0
